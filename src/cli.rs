@@ -1,0 +1,171 @@
+//! The `eks-warden` command line: `scan`, `rules`.
+
+use crate::collect::Clients;
+use crate::rules::Severity;
+use crate::settings::{self, Settings};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "eks-warden",
+    version,
+    about = "Continuous compliance for Amazon EKS clusters"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Evaluate clusters in the current account and region.
+    Scan(ScanArgs),
+    /// List the rule catalog.
+    Rules {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Cluster to evaluate (repeatable); all clusters of the region when none is named.
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+    /// AWS region (default: AWS_REGION / the profile's region).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit 1 when a violation at or above this severity is found.
+    #[arg(long, value_name = "SEVERITY", default_value = "LOW", value_parser = parse_severity)]
+    pub fail_on: Severity,
+    /// CIDR the public API endpoint may be open to (repeatable; overrides EKS_WARDEN_ALLOWED_PUBLIC_CIDRS).
+    #[arg(long = "allowed-public-cidr", value_name = "CIDR")]
+    pub allowed_public_cidrs: Vec<String>,
+    /// Rule id not to evaluate (repeatable; overrides EKS_WARDEN_DISABLED_RULES).
+    #[arg(long = "disable-rule", value_name = "RULE_ID")]
+    pub disabled_rules: Vec<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}
+
+/// Exit codes: 0 clean, 1 violations at/above `--fail-on`, 2 error.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_VIOLATIONS: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+/// A failure the user sees as one line on stderr, with exit code 2.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Parses arguments; usage errors become one line and exit 2, `--help`/`--version` print and exit 0.
+pub fn parse() -> Result<Cli, (i32, String)> {
+    Cli::try_parse().map_err(|e| match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            (EXIT_OK, e.to_string())
+        }
+        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            (EXIT_ERROR, e.to_string())
+        }
+        _ => {
+            let first = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .to_string();
+            (
+                EXIT_ERROR,
+                format!(
+                    "{} (see eks-warden --help)",
+                    first.trim_start_matches("error: ")
+                ),
+            )
+        }
+    })
+}
+
+/// Settings from the environment, then the flags on top.
+pub fn settings_for(args: &ScanArgs) -> Result<Settings, CliError> {
+    let mut s = Settings::from_env()?;
+    if !args.allowed_public_cidrs.is_empty() {
+        let items = args
+            .allowed_public_cidrs
+            .iter()
+            .flat_map(|v| settings::split_list(v));
+        s.allowed_public_cidrs = settings::parse_cidrs("--allowed-public-cidr", items)?;
+    }
+    if !args.disabled_rules.is_empty() {
+        let items = args
+            .disabled_rules
+            .iter()
+            .flat_map(|v| settings::split_list(v));
+        s.disabled_rules = settings::parse_rule_ids("--disable-rule", items)?;
+    }
+    Ok(s)
+}
+
+pub async fn run(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::Rules { format } => {
+            match format {
+                Format::Json => println!("{}", crate::report::rules_json()),
+                Format::Table => print!("{}", crate::report::rules_table()),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Scan(args) => scan(args).await,
+    }
+}
+
+async fn scan(args: ScanArgs) -> Result<i32, CliError> {
+    let settings = settings_for(&args)?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = &args.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err(CliError(
+            "no AWS region: pass --region or set AWS_REGION".into(),
+        ));
+    }
+    let clients = Clients::new(&config);
+    let report = crate::scan::scan(&clients, &args.clusters, &settings).await?;
+    match args.format {
+        Format::Json => println!("{}", crate::report::json(&report)),
+        Format::Table => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", crate::report::table(&report, color));
+        }
+    }
+    if let Some(e) = report.errors.first() {
+        return Err(CliError(format!(
+            "{} cluster(s) could not be evaluated; first: {}: {}",
+            report.errors.len(),
+            e.cluster,
+            e.error
+        )));
+    }
+    Ok(if report.fails_at(args.fail_on) {
+        EXIT_VIOLATIONS
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,11 @@
+//! eks-warden: continuous compliance for Amazon EKS clusters.
+//!
+//! payload → triggers → cluster refs → [`collect`] → [`model::ClusterSnapshot`] → [`rules::evaluate`] → sinks.
+
+pub mod cli;
+pub mod collect;
+pub mod model;
+pub mod report;
+pub mod rules;
+pub mod scan;
+pub mod settings;

@@ -1,0 +1,156 @@
+//! CLI output: the stable JSON report and the table a person reads.
+
+use crate::rules::{self, Severity, Status};
+use crate::scan::ScanReport;
+use std::fmt::Write;
+
+pub fn json(report: &ScanReport) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn sev(&self, s: Severity) -> String {
+        let code = match s {
+            Severity::Critical => "1;35",
+            Severity::High => "1;31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+        };
+        self.wrap(code, &format!("{:<8}", s.as_str()))
+    }
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// One line per FAIL (and per UNKNOWN, which a person must look at too), grouped by cluster, worst first.
+pub fn table(report: &ScanReport, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    for c in &report.clusters {
+        let fails = c.failures().count();
+        let unknown = c
+            .results
+            .iter()
+            .filter(|r| r.status == Status::Unknown)
+            .count();
+        let verdict = match (fails, unknown) {
+            (0, 0) => p.wrap("32", "no violations"),
+            (0, u) => format!("no violations, {u} unknown"),
+            (f, 0) => format!("{f} violation{}", plural(f)),
+            (f, u) => format!("{f} violation{}, {u} unknown", plural(f)),
+        };
+        let _ = writeln!(
+            out,
+            "{} ({}/{}) {} — {}",
+            p.wrap("1", &c.cluster),
+            c.account,
+            c.region,
+            c.status,
+            verdict
+        );
+        let mut lines: Vec<_> = c
+            .results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Fail | Status::Unknown))
+            .collect();
+        lines.sort_by(|a, b| {
+            (b.status == Status::Fail, b.severity).cmp(&(a.status == Status::Fail, a.severity))
+        });
+        for r in lines {
+            let sev = if r.status == Status::Fail {
+                p.sev(r.severity)
+            } else {
+                p.wrap("2", "UNKNOWN ")
+            };
+            let _ = writeln!(
+                out,
+                "  {sev} {:<29} {:<14} {:<24} {}",
+                r.rule_id,
+                r.resource_type.as_str(),
+                r.resource_id,
+                r.message
+            );
+        }
+    }
+    for e in &report.skipped {
+        let _ = writeln!(out, "{} — skipped: {}", e.cluster, e.error);
+    }
+    for e in &report.errors {
+        let _ = writeln!(
+            out,
+            "{} — {}: {}",
+            e.cluster,
+            p.wrap("1;31", "not evaluated"),
+            e.error
+        );
+    }
+    let s = &report.summary;
+    let by_sev: Vec<String> = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ]
+    .iter()
+    .filter_map(|sev| s.fail_by_severity.get(sev).map(|n| format!("{n} {sev}")))
+    .collect();
+    let _ = writeln!(
+        out,
+        "\n{} cluster{}: {} violation{}{}, {} unknown, {} exempt, {} passed{}",
+        s.clusters,
+        plural(s.clusters),
+        s.fail,
+        plural(s.fail),
+        if by_sev.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_sev.join(", "))
+        },
+        s.unknown,
+        s.exempt,
+        s.pass,
+        if s.errors > 0 {
+            format!(", {} not evaluated", s.errors)
+        } else {
+            String::new()
+        }
+    );
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The rule catalog.
+pub fn rules_json() -> String {
+    let list: Vec<_> = rules::ALL.iter().map(|r| r.meta).collect();
+    serde_json::to_string_pretty(&list).unwrap_or_default()
+}
+
+pub fn rules_table() -> String {
+    let mut out = String::new();
+    for r in rules::ALL {
+        let m = &r.meta;
+        let _ = writeln!(
+            out,
+            "{:<29} {:<8} {:<4} {}",
+            m.id,
+            m.severity.as_str(),
+            if m.remediable { "fix" } else { "" },
+            m.title
+        );
+    }
+    out
+}

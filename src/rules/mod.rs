@@ -1,0 +1,398 @@
+//! The rule catalog: one file per rule, metadata next to logic, and the one list of all rules.
+//!
+//! A rule is a pure function of a [`ClusterSnapshot`] and [`Settings`]: no I/O, no SDK types, no clock.
+
+use crate::model::{ClusterSnapshot, Unreadable};
+use crate::settings::Settings;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+mod endpoint_private_disabled;
+mod endpoint_public_unrestricted;
+mod nodegroup_ssh_open;
+mod nodes_in_public_subnet;
+mod nodes_public_ip;
+mod sg_open_ingress;
+mod subnets_single_az;
+mod vpc_no_private_subnet;
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+/// Every rule, in catalog order.
+pub static ALL: &[Rule] = &[
+    endpoint_public_unrestricted::RULE,
+    endpoint_private_disabled::RULE,
+    subnets_single_az::RULE,
+    vpc_no_private_subnet::RULE,
+    nodes_in_public_subnet::RULE,
+    nodes_public_ip::RULE,
+    sg_open_ingress::RULE,
+    nodegroup_ssh_open::RULE,
+];
+
+/// Looks a rule up by id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    ALL.iter().find(|r| r.meta.id == id)
+}
+
+/// The tag whose value lists the rule ids (or `*`) a cluster or security group is exempt from.
+pub const EXEMPT_TAG: &str = "eks-warden:exempt";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "LOW" => Ok(Severity::Low),
+            "MEDIUM" => Ok(Severity::Medium),
+            "HIGH" => Ok(Severity::High),
+            "CRITICAL" => Ok(Severity::Critical),
+            _ => Err(format!(
+                "unknown severity {s:?}: expected LOW, MEDIUM, HIGH or CRITICAL"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    Fail,
+    Unknown,
+    Exempt,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Unknown => "UNKNOWN",
+            Status::Exempt => "EXEMPT",
+        }
+    }
+}
+
+/// What a rule judged, per resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceType {
+    Cluster,
+    Subnet,
+    SecurityGroup,
+    Nodegroup,
+    Instance,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Cluster => "cluster",
+            ResourceType::Subnet => "subnet",
+            ResourceType::SecurityGroup => "security-group",
+            ResourceType::Nodegroup => "nodegroup",
+            ResourceType::Instance => "instance",
+        }
+    }
+}
+
+/// Static facts about a rule, shown by `eks-warden rules` and carried into findings.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RuleMeta {
+    pub id: &'static str,
+    /// The severity of a typical failure; a result may carry a higher one (an all-ports open rule).
+    pub severity: Severity,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub resolution: &'static str,
+    pub references: &'static [&'static str],
+    /// Whether an automatic fix exists (opt-in).
+    pub remediable: bool,
+}
+
+/// One rule: metadata and a pure check.
+pub struct Rule {
+    pub meta: RuleMeta,
+    pub check: fn(&ClusterSnapshot, &Settings) -> Vec<RuleResult>,
+}
+
+/// One verdict on one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleResult {
+    pub rule_id: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub message: String,
+    /// The offending values (a CIDR, a rule id, a route), so a reader sees what to change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub evidence: BTreeMap<String, String>,
+}
+
+impl RuleResult {
+    fn new(
+        meta: &RuleMeta,
+        status: Status,
+        resource_type: ResourceType,
+        resource_id: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        RuleResult {
+            rule_id: meta.id.to_string(),
+            severity: meta.severity,
+            status,
+            resource_type,
+            resource_id: resource_id.into(),
+            message: message.into(),
+            evidence: BTreeMap::new(),
+        }
+    }
+
+    pub fn pass(
+        meta: &RuleMeta,
+        rt: ResourceType,
+        id: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> Self {
+        Self::new(meta, Status::Pass, rt, id, msg)
+    }
+
+    pub fn fail(
+        meta: &RuleMeta,
+        rt: ResourceType,
+        id: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> Self {
+        Self::new(meta, Status::Fail, rt, id, msg)
+    }
+
+    /// Data the rule needs could not be read: say what and why.
+    pub fn unknown(
+        meta: &RuleMeta,
+        rt: ResourceType,
+        id: impl Into<String>,
+        what: &str,
+        why: &Unreadable,
+    ) -> Self {
+        Self::new(
+            meta,
+            Status::Unknown,
+            rt,
+            id,
+            format!("{what} could not be read: {why}"),
+        )
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.evidence.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+}
+
+/// Runs every enabled rule over a snapshot and applies exemptions.
+pub fn evaluate(snapshot: &ClusterSnapshot, settings: &Settings) -> Vec<RuleResult> {
+    let cluster_exempt = exemptions(&snapshot.cluster.tags);
+    let mut out = Vec::new();
+    for rule in ALL
+        .iter()
+        .filter(|r| !settings.disabled_rules.contains(r.meta.id))
+    {
+        for mut result in (rule.check)(snapshot, settings) {
+            if result.status != Status::Pass && is_exempt(snapshot, &cluster_exempt, &result) {
+                result.status = Status::Exempt;
+            }
+            out.push(result);
+        }
+    }
+    out
+}
+
+fn is_exempt(snapshot: &ClusterSnapshot, cluster_exempt: &[String], r: &RuleResult) -> bool {
+    let listed = |ids: &[String]| ids.iter().any(|id| id == "*" || id == &r.rule_id);
+    if listed(cluster_exempt) {
+        return true;
+    }
+    if r.resource_type == ResourceType::SecurityGroup {
+        if let Some(sg) = snapshot
+            .security_groups
+            .get(&r.resource_id)
+            .and_then(|f| f.known())
+        {
+            return listed(&exemptions(&sg.tags));
+        }
+    }
+    false
+}
+
+/// The rule ids an `eks-warden:exempt` tag lists. Tag values cannot hold commas everywhere, so
+/// commas, spaces, `+` and `/` all separate ids.
+pub fn exemptions(tags: &BTreeMap<String, String>) -> Vec<String> {
+    tags.get(EXEMPT_TAG)
+        .map(|v| {
+            v.split(|c: char| c == ',' || c == '+' || c == '/' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_match_file_names() {
+        let mut seen = BTreeSet::new();
+        for r in ALL {
+            assert!(seen.insert(r.meta.id), "duplicate id {}", r.meta.id);
+            assert!(
+                r.meta
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{} is not kebab-case",
+                r.meta.id
+            );
+            let file = format!(
+                "{}/src/rules/{}.rs",
+                env!("CARGO_MANIFEST_DIR"),
+                r.meta.id.replace('-', "_")
+            );
+            assert!(std::path::Path::new(&file).exists(), "{file} missing");
+        }
+    }
+
+    #[test]
+    fn metadata_is_complete() {
+        for r in ALL {
+            let m = &r.meta;
+            assert!(
+                !m.title.is_empty() && m.title.len() <= 80,
+                "{}: title",
+                m.id
+            );
+            assert!(!m.description.is_empty(), "{}: description", m.id);
+            assert!(!m.resolution.is_empty(), "{}: resolution", m.id);
+            assert!(!m.references.is_empty(), "{}: references", m.id);
+            assert!(
+                m.references.iter().all(|u| u.starts_with("https://")
+                    || u.starts_with("CIS ")
+                    || u.starts_with("Security Hub ")),
+                "{}: reference form",
+                m.id
+            );
+        }
+    }
+
+    #[test]
+    fn compliant_baseline_passes_every_rule() {
+        let s = testkit::baseline();
+        for r in evaluate(&s, &Settings::default()) {
+            assert_eq!(r.status, Status::Pass, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn disabled_rules_are_not_evaluated() {
+        let mut s = testkit::baseline();
+        s.cluster.endpoint = crate::model::Fact::unknown("AccessDenied", "");
+        let settings = Settings {
+            disabled_rules: [
+                "endpoint-public-unrestricted".to_string(),
+                "endpoint-private-disabled".to_string(),
+            ]
+            .into(),
+            ..Settings::default()
+        };
+        let results = evaluate(&s, &settings);
+        assert!(results.iter().all(|r| !r.rule_id.starts_with("endpoint-")));
+        assert!(!results.is_empty());
+    }
+
+    #[test]
+    fn cluster_tag_exempts_listed_rules_only() {
+        let mut s = testkit::baseline();
+        testkit::endpoint_mut(&mut s).private_access = false;
+        testkit::endpoint_mut(&mut s).public_access_cidrs = vec!["0.0.0.0/0".into()];
+        s.cluster
+            .tags
+            .insert(EXEMPT_TAG.into(), "endpoint-private-disabled".into());
+        let results = evaluate(&s, &Settings::default());
+        let status = |id: &str| results.iter().find(|r| r.rule_id == id).unwrap().status;
+        assert_eq!(status("endpoint-private-disabled"), Status::Exempt);
+        assert_eq!(status("endpoint-public-unrestricted"), Status::Fail);
+    }
+
+    #[test]
+    fn wildcard_exempts_everything_that_is_not_a_pass() {
+        let mut s = testkit::baseline();
+        testkit::endpoint_mut(&mut s).private_access = false;
+        s.cluster.tags.insert(EXEMPT_TAG.into(), "*".into());
+        let results = evaluate(&s, &Settings::default());
+        assert!(results
+            .iter()
+            .all(|r| matches!(r.status, Status::Pass | Status::Exempt)));
+        assert!(results.iter().any(|r| r.status == Status::Exempt));
+    }
+
+    #[test]
+    fn security_group_tag_exempts_only_that_group() {
+        let mut s = testkit::baseline();
+        testkit::open_ingress(&mut s, testkit::NODE_SG, "0.0.0.0/0", "tcp", 22, 22);
+        testkit::open_ingress(&mut s, testkit::CLUSTER_SG, "0.0.0.0/0", "tcp", 443, 443);
+        testkit::sg_mut(&mut s, testkit::NODE_SG)
+            .tags
+            .insert(EXEMPT_TAG.into(), "sg-open-ingress nodes-public-ip".into());
+        let results = evaluate(&s, &Settings::default());
+        let for_sg = |sg: &str| {
+            results
+                .iter()
+                .filter(|r| r.rule_id == "sg-open-ingress" && r.resource_id == sg)
+                .map(|r| r.status)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(for_sg(testkit::NODE_SG), vec![Status::Exempt]);
+        assert_eq!(for_sg(testkit::CLUSTER_SG), vec![Status::Fail]);
+    }
+
+    #[test]
+    fn exemption_tag_separators() {
+        let tags = BTreeMap::from([(EXEMPT_TAG.to_string(), "a,b c+d/e".to_string())]);
+        assert_eq!(exemptions(&tags), vec!["a", "b", "c", "d", "e"]);
+    }
+}

@@ -1,0 +1,168 @@
+//! Evaluating clusters: collect each snapshot, run the rules, gather one report.
+
+use crate::collect::{self, Clients, CollectError};
+use crate::rules::{self, RuleResult, Severity, Status};
+use crate::settings::Settings;
+use futures::{stream, StreamExt};
+use serde::Serialize;
+use tracing::{info, warn, Instrument};
+
+/// How many clusters are evaluated at once.
+pub const CLUSTER_CONCURRENCY: usize = 4;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterReport {
+    pub account: String,
+    pub region: String,
+    pub cluster: String,
+    pub status: String,
+    pub results: Vec<RuleResult>,
+    /// AWS requests the evaluation made.
+    pub aws_calls: u32,
+}
+
+impl ClusterReport {
+    pub fn failures(&self) -> impl Iterator<Item = &RuleResult> {
+        self.results.iter().filter(|r| r.status == Status::Fail)
+    }
+}
+
+/// A cluster that could not be evaluated.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterError {
+    pub cluster: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub clusters: usize,
+    pub results: usize,
+    pub pass: usize,
+    pub fail: usize,
+    pub unknown: usize,
+    pub exempt: usize,
+    /// FAIL results per severity.
+    pub fail_by_severity: std::collections::BTreeMap<Severity, usize>,
+    pub highest_severity: Option<Severity>,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanReport {
+    pub clusters: Vec<ClusterReport>,
+    /// Clusters listed by the region but deleted before they could be read.
+    pub skipped: Vec<ClusterError>,
+    pub errors: Vec<ClusterError>,
+    pub summary: Summary,
+}
+
+impl ScanReport {
+    fn finish(mut self) -> Self {
+        self.clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+        let mut s = Summary {
+            clusters: self.clusters.len(),
+            errors: self.errors.len(),
+            ..Summary::default()
+        };
+        for r in self.clusters.iter().flat_map(|c| &c.results) {
+            s.results += 1;
+            match r.status {
+                Status::Pass => s.pass += 1,
+                Status::Unknown => s.unknown += 1,
+                Status::Exempt => s.exempt += 1,
+                Status::Fail => {
+                    s.fail += 1;
+                    *s.fail_by_severity.entry(r.severity).or_default() += 1;
+                    s.highest_severity = s.highest_severity.max(Some(r.severity));
+                }
+            }
+        }
+        self.summary = s;
+        self
+    }
+
+    /// True when some cluster has a FAIL at or above `threshold`.
+    pub fn fails_at(&self, threshold: Severity) -> bool {
+        self.summary
+            .highest_severity
+            .is_some_and(|h| h >= threshold)
+    }
+}
+
+/// Evaluates one cluster. `Err(ClusterNotFound)` when it does not exist (any more).
+pub async fn evaluate_cluster(
+    clients: &Clients,
+    name: &str,
+    settings: &Settings,
+) -> Result<ClusterReport, CollectError> {
+    let span = tracing::info_span!("evaluate", cluster = %name);
+    async {
+        let (snapshot, stats) = collect::collect(clients, name).await?;
+        let results = rules::evaluate(&snapshot, settings);
+        let fails = results.iter().filter(|r| r.status == Status::Fail).count();
+        info!(
+            fails,
+            results = results.len(),
+            aws_calls = stats.calls,
+            "evaluated"
+        );
+        Ok(ClusterReport {
+            account: snapshot.account,
+            region: snapshot.region,
+            cluster: snapshot.cluster.name,
+            status: snapshot.cluster.status,
+            results,
+            aws_calls: stats.calls,
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+/// Evaluates the named clusters, or every cluster of the region when `names` is empty.
+///
+/// A named cluster that does not exist is an error; a listed one deleted before it was read is skipped.
+pub async fn scan(
+    clients: &Clients,
+    names: &[String],
+    settings: &Settings,
+) -> Result<ScanReport, CollectError> {
+    let (names, named) = if names.is_empty() {
+        (collect::list_clusters(clients).await?, false)
+    } else {
+        let mut n = names.to_vec();
+        n.dedup();
+        (n, true)
+    };
+    let outcomes: Vec<(String, Result<ClusterReport, CollectError>)> = stream::iter(names)
+        .map(|name| async move {
+            let r = evaluate_cluster(clients, &name, settings).await;
+            (name, r)
+        })
+        .buffer_unordered(CLUSTER_CONCURRENCY)
+        .collect()
+        .await;
+    let mut report = ScanReport::default();
+    for (name, outcome) in outcomes {
+        match outcome {
+            Ok(c) => report.clusters.push(c),
+            Err(e @ CollectError::ClusterNotFound(_)) if !named => {
+                info!(cluster = %name, "cluster deleted during the scan; skipped");
+                report.skipped.push(ClusterError {
+                    cluster: name,
+                    error: e.to_string(),
+                });
+            }
+            Err(e) => {
+                warn!(cluster = %name, error = %e, "evaluation failed");
+                report.errors.push(ClusterError {
+                    cluster: name,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    report.errors.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    Ok(report.finish())
+}

@@ -1,0 +1,130 @@
+//! The emulator harness: one moto server per test binary on a free loopback port, the real SDK clients
+//! talking HTTP to it. Tests isolate themselves by region (moto keeps regions apart).
+#![allow(dead_code)]
+
+pub mod seed;
+
+use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use eks_warden::collect::Clients;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+pub struct Emulator {
+    pub endpoint: String,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+/// Starts the emulator on first use. It stops by itself when this test process exits (its stdin closes).
+pub fn emulator() -> &'static Emulator {
+    EMULATOR.get_or_init(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let venv = std::env::var("EKS_WARDEN_VENV").unwrap_or_else(|_| format!("{root}/.venv"));
+        let python = format!("{venv}/bin/python");
+        assert!(
+            std::path::Path::new(&python).exists(),
+            "the emulator is not installed: run `make emulator` (scripts/emulator-venv.sh)"
+        );
+        let mut child = Command::new(&python)
+            .arg(format!("{root}/scripts/moto_serve.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("emulator stdout"))
+            .read_line(&mut line)
+            .expect("read the emulator's port");
+        let port: u16 = line.trim().parse().expect("emulator printed its port");
+        // Keep the child's stdin open for the life of the process; its closing stops the emulator.
+        Box::leak(Box::new(child));
+        Emulator {
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    })
+}
+
+impl Emulator {
+    /// Environment for running the `eks-warden` binary against the emulator.
+    pub fn env(&self, region: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", region.to_string()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&emulator().endpoint)
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
+        .load()
+        .await
+}
+
+/// Counts every request the SDK sends (each retry attempt too).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(pub Arc<AtomicU32>);
+
+impl CallCounter {
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Clients against the emulator, with a counter of the requests they send.
+pub async fn clients(region: &str) -> (Clients, CallCounter) {
+    let conf = sdk_config(region).await;
+    let counter = CallCounter::default();
+    let eks = aws_sdk_eks::Client::from_conf(
+        aws_sdk_eks::config::Builder::from(&conf)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&conf)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    (Clients { eks, ec2 }, counter)
+}
+
+/// Runs the real `eks-warden` binary against the emulator.
+pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
+    cmd.args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("EKS_WARDEN_ALLOWED_PUBLIC_CIDRS")
+        .env_remove("EKS_WARDEN_DISABLED_RULES");
+    for (k, v) in emulator().env(region) {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run eks-warden")
+}

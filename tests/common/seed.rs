@@ -1,0 +1,436 @@
+//! Seeds realistic EKS topologies into the emulator through the real SDK clients.
+//! Shared by the integration tests and the demo (`examples/seed.rs`).
+#![allow(dead_code)]
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag,
+    TagSpecification, UserIdGroupPair,
+};
+use aws_sdk_eks::types::{RemoteAccessConfig, VpcConfigRequest};
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A VPC with an internet gateway, two public subnets (explicitly associated with a table that routes
+/// 0.0.0.0/0 to the gateway) and two private subnets (a table with only the local route), in two AZs.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub vpc: String,
+    pub igw: String,
+    pub main_table: String,
+    pub public_table: String,
+    pub private_table: String,
+    pub public: [String; 2],
+    pub private: [String; 2],
+}
+
+pub async fn network(ec2: &aws_sdk_ec2::Client, region: &str) -> Result<Network, Error> {
+    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await?;
+    let vpc = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or("no vpc id")?
+        .to_string();
+    let igw = ec2.create_internet_gateway().send().await?;
+    let igw = igw
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .ok_or("no igw id")?
+        .to_string();
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&vpc)
+        .send()
+        .await?;
+    let main_table = ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+        .filters(
+            Filter::builder()
+                .name("association.main")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await?
+        .route_tables()
+        .first()
+        .and_then(|t| t.route_table_id())
+        .ok_or("no main table")?
+        .to_string();
+    let public_table = route_table(ec2, &vpc).await?;
+    ec2.create_route()
+        .route_table_id(&public_table)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&igw)
+        .send()
+        .await?;
+    let private_table = route_table(ec2, &vpc).await?;
+    let mut subnets = Vec::new();
+    for (i, (az, table)) in [
+        ("a", &public_table),
+        ("b", &public_table),
+        ("a", &private_table),
+        ("b", &private_table),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = subnet(
+            ec2,
+            &vpc,
+            &format!("10.0.{i}.0/24"),
+            &format!("{region}{az}"),
+        )
+        .await?;
+        ec2.associate_route_table()
+            .route_table_id(table)
+            .subnet_id(&id)
+            .send()
+            .await?;
+        subnets.push(id);
+    }
+    Ok(Network {
+        vpc,
+        igw,
+        main_table,
+        public_table,
+        private_table,
+        public: [subnets[0].clone(), subnets[1].clone()],
+        private: [subnets[2].clone(), subnets[3].clone()],
+    })
+}
+
+pub async fn route_table(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<String, Error> {
+    let t = ec2.create_route_table().vpc_id(vpc).send().await?;
+    Ok(t.route_table()
+        .and_then(|t| t.route_table_id())
+        .ok_or("no route table id")?
+        .to_string())
+}
+
+pub async fn subnet(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    cidr: &str,
+    az: &str,
+) -> Result<String, Error> {
+    let s = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block(cidr)
+        .availability_zone(az)
+        .send()
+        .await?;
+    Ok(s.subnet()
+        .and_then(|s| s.subnet_id())
+        .ok_or("no subnet id")?
+        .to_string())
+}
+
+pub async fn map_public_ip(ec2: &aws_sdk_ec2::Client, subnet: &str, on: bool) -> Result<(), Error> {
+    ec2.modify_subnet_attribute()
+        .subnet_id(subnet)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// One ingress permission to seed.
+pub enum Ingress<'a> {
+    /// protocol, from, to, CIDR (v4 or v6)
+    Cidr(&'a str, i32, i32, &'a str),
+    /// all traffic from another group
+    Group(&'a str),
+}
+
+pub async fn security_group(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    name: &str,
+    ingress: &[Ingress<'_>],
+) -> Result<String, Error> {
+    let g = ec2
+        .create_security_group()
+        .group_name(name)
+        .description(format!("{name} (seeded)"))
+        .vpc_id(vpc)
+        .send()
+        .await?;
+    let id = g.group_id().ok_or("no group id")?.to_string();
+    authorize(ec2, &id, ingress).await?;
+    Ok(id)
+}
+
+pub async fn authorize(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    ingress: &[Ingress<'_>],
+) -> Result<(), Error> {
+    if ingress.is_empty() {
+        return Ok(());
+    }
+    let perms = ingress.iter().map(|i| match i {
+        Ingress::Cidr(proto, from, to, cidr) => {
+            let p = IpPermission::builder()
+                .ip_protocol(*proto)
+                .from_port(*from)
+                .to_port(*to);
+            if cidr.contains(':') {
+                p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(*cidr).build())
+                    .build()
+            } else {
+                p.ip_ranges(IpRange::builder().cidr_ip(*cidr).build())
+                    .build()
+            }
+        }
+        Ingress::Group(g) => IpPermission::builder()
+            .ip_protocol("-1")
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(*g).build())
+            .build(),
+    });
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .set_ip_permissions(Some(perms.collect()))
+        .send()
+        .await?;
+    Ok(())
+}
+
+pub async fn tag(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), Error> {
+    ec2.create_tags()
+        .resources(resource)
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await?;
+    Ok(())
+}
+
+pub struct ClusterSpec<'a> {
+    pub name: &'a str,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub public: bool,
+    pub private: bool,
+    pub public_cidrs: &'a [&'a str],
+    pub tags: &'a [(&'a str, &'a str)],
+}
+
+pub async fn cluster(eks: &aws_sdk_eks::Client, spec: ClusterSpec<'_>) -> Result<String, Error> {
+    let mut vpc = VpcConfigRequest::builder()
+        .set_subnet_ids(Some(spec.subnets))
+        .set_security_group_ids(Some(spec.security_groups))
+        .endpoint_public_access(spec.public)
+        .endpoint_private_access(spec.private);
+    for c in spec.public_cidrs {
+        vpc = vpc.public_access_cidrs(*c);
+    }
+    let mut req = eks
+        .create_cluster()
+        .name(spec.name)
+        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+        .resources_vpc_config(vpc.build());
+    for (k, v) in spec.tags {
+        req = req.tags(*k, *v);
+    }
+    let out = req.send().await?;
+    Ok(out
+        .cluster()
+        .and_then(|c| c.arn())
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Remote access of a seeded nodegroup.
+pub enum Ssh<'a> {
+    /// A key and no source groups: SSH open to the internet.
+    OpenToWorld,
+    /// A key restricted to these source groups.
+    From(&'a [&'a str]),
+}
+
+pub async fn nodegroup(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+    subnets: &[&str],
+    ssh: Ssh<'_>,
+) -> Result<(), Error> {
+    let remote = match ssh {
+        Ssh::OpenToWorld => RemoteAccessConfig::builder().ec2_ssh_key("ops-key").build(),
+        Ssh::From(groups) => groups
+            .iter()
+            .fold(
+                RemoteAccessConfig::builder().ec2_ssh_key("ops-key"),
+                |b, g| b.source_security_groups(*g),
+            )
+            .build(),
+    };
+    eks.create_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(name)
+        .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
+        .node_role("arn:aws:iam::123456789012:role/eks-node")
+        .remote_access(remote)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// A node instance tagged the way EKS tags managed nodes. Returns the instance id.
+pub async fn node(
+    ec2: &aws_sdk_ec2::Client,
+    cluster: &str,
+    nodegroup: Option<&str>,
+    subnet: &str,
+    groups: &[&str],
+) -> Result<String, Error> {
+    let mut tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(
+            Tag::builder()
+                .key(format!("kubernetes.io/cluster/{cluster}"))
+                .value("owned")
+                .build(),
+        )
+        .tags(
+            Tag::builder()
+                .key("eks:cluster-name")
+                .value(cluster)
+                .build(),
+        );
+    if let Some(ng) = nodegroup {
+        tags = tags.tags(Tag::builder().key("eks:nodegroup-name").value(ng).build());
+    }
+    let out = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet)
+        .set_security_group_ids(Some(groups.iter().map(|g| g.to_string()).collect()))
+        .tag_specifications(tags.build())
+        .send()
+        .await?;
+    Ok(out
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .ok_or("no instance id")?
+        .to_string())
+}
+
+/// The demo's account: `insecure` breaks every rule of the seed document once; `compliant` breaks none.
+pub struct Demo {
+    pub network: Network,
+    pub open_ssh_sg: String,
+    pub open_all_sg: String,
+    pub cluster_sg: String,
+    pub node_sg: String,
+    pub bastion_sg: String,
+    pub insecure_node: String,
+}
+
+pub async fn demo_account(
+    eks: &aws_sdk_eks::Client,
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+) -> Result<Demo, Error> {
+    let net = network(ec2, region).await?;
+    let bastion_sg = security_group(
+        ec2,
+        &net.vpc,
+        "bastion",
+        &[Ingress::Cidr("tcp", 22, 22, "198.51.100.0/24")],
+    )
+    .await?;
+    let cluster_sg = security_group(ec2, &net.vpc, "compliant-control-plane", &[]).await?;
+    authorize(ec2, &cluster_sg, &[Ingress::Group(&cluster_sg)]).await?;
+    let node_sg = security_group(
+        ec2,
+        &net.vpc,
+        "compliant-nodes",
+        &[Ingress::Group(&cluster_sg)],
+    )
+    .await?;
+    let open_ssh_sg = security_group(
+        ec2,
+        &net.vpc,
+        "insecure-admin",
+        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
+    )
+    .await?;
+    let open_all_sg = security_group(
+        ec2,
+        &net.vpc,
+        "insecure-nodes",
+        &[Ingress::Cidr("-1", -1, -1, "0.0.0.0/0")],
+    )
+    .await?;
+    map_public_ip(ec2, &net.public[0], true).await?;
+
+    // Everything wrong at once: one public subnet in one AZ, an endpoint open to the world and not
+    // reachable privately, SSH and all traffic open, a nodegroup with SSH from anywhere, a node with a
+    // public IP in a public subnet.
+    cluster(
+        eks,
+        ClusterSpec {
+            name: "insecure",
+            subnets: vec![net.public[0].clone()],
+            security_groups: vec![open_ssh_sg.clone()],
+            public: true,
+            private: false,
+            public_cidrs: &["0.0.0.0/0"],
+            tags: &[("team", "payments")],
+        },
+    )
+    .await?;
+    nodegroup(
+        eks,
+        "insecure",
+        "workers",
+        &[&net.public[0]],
+        Ssh::OpenToWorld,
+    )
+    .await?;
+    let insecure_node = node(
+        ec2,
+        "insecure",
+        Some("workers"),
+        &net.public[0],
+        &[&open_all_sg],
+    )
+    .await?;
+
+    // Private subnets in two AZs, endpoint restricted and private access on, SSH only from a bastion.
+    cluster(
+        eks,
+        ClusterSpec {
+            name: "compliant",
+            subnets: net.private.to_vec(),
+            security_groups: vec![cluster_sg.clone()],
+            public: true,
+            private: true,
+            public_cidrs: &["203.0.113.0/24"],
+            tags: &[("team", "platform")],
+        },
+    )
+    .await?;
+    node(ec2, "compliant", None, &net.private[0], &[&node_sg]).await?;
+    node(ec2, "compliant", None, &net.private[1], &[&node_sg]).await?;
+    Ok(Demo {
+        network: net,
+        open_ssh_sg,
+        open_all_sg,
+        cluster_sg,
+        node_sg,
+        bastion_sg,
+        insecure_node,
+    })
+}
