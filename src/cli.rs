@@ -21,6 +21,11 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate clusters in the current account and region.
     Scan(ScanArgs),
+    /// Process one Lambda payload (a file, or - for stdin) exactly as the Lambda would; print the run summary.
+    Handle {
+        #[arg(value_name = "FILE|-")]
+        file: String,
+    },
     /// List the rule catalog.
     Rules {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -131,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
             Ok(EXIT_OK)
         }
         Command::Scan(args) => scan(args).await,
+        Command::Handle { file } => handle(&file).await,
     }
 }
 
@@ -168,4 +174,35 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     } else {
         EXIT_OK
     })
+}
+
+async fn handle(file: &str) -> Result<i32, CliError> {
+    let text = if file == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| CliError(format!("stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(file).map_err(|e| CliError(format!("{file}: {e}")))?
+    };
+    let payload: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| CliError(format!("{file}: not JSON: {e}")))?;
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    if config.region().is_none() {
+        return Err(CliError("no AWS region: set AWS_REGION".into()));
+    }
+    let ctx = crate::handler::Context::from_env(&config)?;
+    let run = crate::handler::handle(&ctx, &payload)
+        .await
+        .map_err(|e| CliError(format!("{file}: {e}")))?;
+    println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
+    if run.failed() {
+        eprintln!(
+            "eks-warden: {} failure(s); the Lambda would report {} record(s) for retry",
+            run.failures.len(),
+            run.batch_item_failures.len()
+        );
+        return Ok(EXIT_VIOLATIONS);
+    }
+    Ok(EXIT_OK)
 }

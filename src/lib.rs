@@ -4,8 +4,12 @@
 
 pub mod cli;
 pub mod collect;
+pub mod event;
+pub mod handler;
 pub mod model;
+pub mod notify;
 pub mod report;
+pub mod route;
 pub mod rules;
 pub mod scan;
 pub mod settings;

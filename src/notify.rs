@@ -1,0 +1,209 @@
+//! SNS notifications: one message per evaluated cluster with violations, a form per protocol.
+
+use crate::event::Trigger;
+use crate::rules::{RuleResult, Severity, Status};
+use crate::scan::ClusterReport;
+use aws_sdk_sns::types::MessageAttributeValue;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// What a subscriber needs to know about who changed what.
+pub fn trigger_json(t: &Trigger) -> Value {
+    match t {
+        Trigger::CloudTrail(e) => json!({
+            "kind": "cloudtrail",
+            "eventSource": e.event_source,
+            "eventName": e.event_name,
+            "eventID": e.event_id,
+            "eventTime": e.event_time,
+            "actor": e.actor_arn,
+            "sourceIPAddress": e.source_ip,
+        }),
+        other => json!({"kind": other.kind(), "id": other.id()}),
+    }
+}
+
+fn event_name(triggers: &[Trigger]) -> String {
+    triggers
+        .iter()
+        .find_map(|t| match t {
+            Trigger::CloudTrail(e) => Some(e.event_name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            triggers
+                .first()
+                .map(|t| t.kind().to_string())
+                .unwrap_or_default()
+        })
+}
+
+/// The message for one cluster, or `None` when it has no violation.
+pub struct Message {
+    pub subject: String,
+    pub body: String,
+    pub attributes: Vec<(String, MessageAttributeValue)>,
+}
+
+pub fn message(report: &ClusterReport, triggers: &[Trigger]) -> Option<Message> {
+    let fails: Vec<&RuleResult> = report.failures().collect();
+    let highest = fails.iter().map(|r| r.severity).max()?;
+    let rule_ids: BTreeSet<&str> = fails.iter().map(|r| r.rule_id.as_str()).collect();
+    let n = fails.len();
+    let mut subject = format!(
+        "[{highest}] eks-warden: {n} violation{} on {} ({}/{})",
+        if n == 1 { "" } else { "s" },
+        report.cluster,
+        report.account,
+        report.region
+    );
+    if subject.chars().count() > 100 {
+        subject = subject.chars().take(99).collect::<String>() + "…";
+    }
+    let machine = json!({
+        "cluster": report.cluster,
+        "account": report.account,
+        "region": report.region,
+        "status": report.status,
+        "highest_severity": highest,
+        "triggers": triggers.iter().map(trigger_json).collect::<Vec<_>>(),
+        "findings": fails,
+        "unknown": report.results.iter().filter(|r| r.status == Status::Unknown).collect::<Vec<_>>(),
+    });
+    let body = json!({
+        "default": machine.to_string(),
+        "sqs": machine.to_string(),
+        "lambda": machine.to_string(),
+        "email": email(report, &fails, triggers),
+        "https": chatbot(report, &fails, triggers, highest, &subject).to_string(),
+    });
+    let s = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+    };
+    let attributes = [
+        ("severity", s(highest.as_str())),
+        ("cluster", s(&report.cluster)),
+        ("account", s(&report.account)),
+        ("region", s(&report.region)),
+        ("event_name", s(&event_name(triggers))),
+        (
+            "rule_ids",
+            MessageAttributeValue::builder()
+                .data_type("String.Array")
+                .string_value(serde_json::to_string(&rule_ids).unwrap_or_default())
+                .build(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), v.ok()?)))
+    .collect();
+    Some(Message {
+        subject,
+        body: body.to_string(),
+        attributes,
+    })
+}
+
+fn who(triggers: &[Trigger]) -> Vec<String> {
+    triggers
+        .iter()
+        .map(|t| match t {
+            Trigger::CloudTrail(e) => format!(
+                "{} by {} from {} at {} (event {})",
+                e.event_name,
+                e.actor_arn.as_deref().unwrap_or("?"),
+                e.source_ip.as_deref().unwrap_or("?"),
+                e.event_time.as_deref().unwrap_or("?"),
+                e.event_id.as_deref().unwrap_or("?")
+            ),
+            other => format!("{} {}", other.kind(), other.id()),
+        })
+        .collect()
+}
+
+fn email(report: &ClusterReport, fails: &[&RuleResult], triggers: &[Trigger]) -> String {
+    let mut out = format!(
+        "eks-warden found {} violation(s) on EKS cluster {} in account {}, region {}.\n\nTriggered by:\n",
+        fails.len(),
+        report.cluster,
+        report.account,
+        report.region
+    );
+    for w in who(triggers) {
+        out += &format!("  - {w}\n");
+    }
+    out += "\nViolations:\n";
+    let mut sorted = fails.to_vec();
+    sorted.sort_by_key(|r| std::cmp::Reverse(r.severity));
+    for r in sorted {
+        out += &format!(
+            "  [{}] {} on {} {}: {}\n",
+            r.severity,
+            r.rule_id,
+            r.resource_type.as_str(),
+            r.resource_id,
+            r.message
+        );
+        if let Some(rule) = crate::rules::find(&r.rule_id) {
+            out += &format!("      What to do: {}\n", rule.meta.resolution);
+        }
+    }
+    out
+}
+
+/// Amazon Q Developer in chat applications (AWS Chatbot) custom notification.
+fn chatbot(
+    report: &ClusterReport,
+    fails: &[&RuleResult],
+    triggers: &[Trigger],
+    highest: Severity,
+    title: &str,
+) -> Value {
+    let mut lines: Vec<String> = fails
+        .iter()
+        .take(10)
+        .map(|r| {
+            format!(
+                "• *{}* `{}` on `{}`: {}",
+                r.severity, r.rule_id, r.resource_id, r.message
+            )
+        })
+        .collect();
+    if fails.len() > 10 {
+        lines.push(format!("…and {} more", fails.len() - 10));
+    }
+    let mut next: Vec<String> = fails
+        .iter()
+        .filter_map(|r| {
+            crate::rules::find(&r.rule_id)
+                .map(|rule| format!("{}: {}", r.rule_id, rule.meta.resolution))
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(5)
+        .collect();
+    if next.is_empty() {
+        next.push("Review the findings in the eks-warden message".into());
+    }
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": title,
+            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who(triggers).join("; ")),
+            "nextSteps": next,
+            "keywords": [highest.as_str(), report.cluster.as_str(), report.account.as_str(), report.region.as_str()],
+        },
+        "metadata": {
+            "threadId": format!("eks-warden/{}/{}/{}", report.account, report.region, report.cluster),
+            "summary": title,
+            "eventType": "eks-warden-violations",
+            "relatedResources": fails.iter().map(|r| r.resource_id.clone()).collect::<BTreeSet<_>>(),
+            "additionalContext": {"cluster": report.cluster, "account": report.account, "region": report.region},
+        },
+    })
+}

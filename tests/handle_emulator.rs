@@ -1,0 +1,206 @@
+//! The main job end to end against the emulator: a CloudTrail event through `eks-warden handle`, the
+//! findings, and the SNS message exactly as an SQS subscriber of the topic receives it.
+
+mod common;
+
+use common::seed;
+use eks_warden::handler::{handle, Context};
+use eks_warden::route::RegionIndex;
+use eks_warden::settings::Settings;
+use serde_json::{json, Value};
+use std::process::Command;
+
+fn fixture(name: &str, replace: &[(&str, &str)]) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (from, to) in replace {
+        text = text.replace(from, to);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A topic with an SQS queue subscribed (envelope delivery, as a queue subscriber sees it).
+async fn topic_with_queue(conf: &aws_config::SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
+    let sns = aws_sdk_sns::Client::new(conf);
+    let sqs = aws_sdk_sqs::Client::new(conf);
+    let topic = sns
+        .create_topic()
+        .name("eks-warden-findings")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("findings-subscriber")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    (topic, sqs, queue_url)
+}
+
+#[tokio::test]
+async fn authorize_ingress_event_to_sns_subscriber() {
+    let region = "eu-west-2";
+    let (clients, _) = common::clients(region).await;
+    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
+        .await
+        .unwrap();
+    let conf = common::sdk_config(region).await;
+    let (topic, sqs, queue_url) = topic_with_queue(&conf).await;
+
+    let event = fixture(
+        "ec2-authorize-sg-ingress-items.json",
+        &[
+            ("sg-PLACEHOLDER", &demo.open_all_sg),
+            ("\"eu-west-1\"", &format!("\"{region}\"")),
+        ],
+    );
+    let file = std::env::temp_dir().join(format!("eks-warden-e2e-{}.json", std::process::id()));
+    std::fs::write(&file, event.to_string()).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
+    cmd.args(["handle", file.to_str().unwrap()])
+        .env("EKS_WARDEN_TOPIC_ARN", &topic);
+    for (k, v) in common::emulator().env(region) {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["evaluated"], json!(["insecure"]), "{summary:#}");
+    assert_eq!(summary["triggers"][0]["kind"], "cloudtrail");
+    assert_eq!(summary["published"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["batchItemFailures"], json!([]));
+
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let msgs = got.messages();
+    assert_eq!(msgs.len(), 1);
+    let envelope: Value = serde_json::from_str(msgs[0].body().unwrap()).unwrap();
+    let subject = envelope["Subject"].as_str().unwrap();
+    assert!(subject.starts_with("[CRITICAL] eks-warden: "), "{subject}");
+    assert!(
+        subject.contains("on insecure (123456789012/eu-west-2)") && subject.chars().count() <= 100,
+        "{subject}"
+    );
+    let attrs = &envelope["MessageAttributes"];
+    assert_eq!(attrs["severity"]["Value"], "CRITICAL");
+    assert_eq!(attrs["cluster"]["Value"], "insecure");
+    assert_eq!(attrs["account"]["Value"], "123456789012");
+    assert_eq!(attrs["region"]["Value"], region);
+    assert_eq!(
+        attrs["event_name"]["Value"],
+        "AuthorizeSecurityGroupIngress"
+    );
+    assert_eq!(attrs["rule_ids"]["Type"], "String.Array");
+    let rule_ids: Vec<String> =
+        serde_json::from_str(attrs["rule_ids"]["Value"].as_str().unwrap()).unwrap();
+    assert!(
+        rule_ids.contains(&"sg-open-ingress".to_string()),
+        "{rule_ids:?}"
+    );
+    // The SQS protocol gets the machine JSON.
+    let body: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(body["cluster"], "insecure");
+    assert_eq!(
+        body["triggers"][0]["eventName"],
+        "AuthorizeSecurityGroupIngress"
+    );
+    assert!(
+        body["triggers"][0]["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:")),
+        "{body:#}"
+    );
+    let findings = body["findings"].as_array().unwrap();
+    assert!(findings.iter().any(
+        |f| f["rule_id"] == "sg-open-ingress" && f["resource_id"] == demo.open_all_sg.as_str()
+    ));
+}
+
+fn ctx(clients: eks_warden::collect::Clients, conf: &aws_config::SdkConfig) -> Context {
+    Context {
+        clients,
+        sns: aws_sdk_sns::Client::new(conf),
+        topic_arn: None,
+        settings: Settings::default(),
+        index: RegionIndex::default(),
+    }
+}
+
+#[tokio::test]
+async fn storm_of_500_records_evaluates_each_cluster_once() {
+    let region = "us-east-2";
+    let (clients, counter) = common::clients(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    for name in ["alpha", "beta", "gamma"] {
+        seed::cluster(
+            &clients.eks,
+            seed::ClusterSpec {
+                name,
+                subnets: net.private.to_vec(),
+                security_groups: vec![],
+                public: false,
+                private: true,
+                public_cidrs: &[],
+                tags: &[],
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let conf = common::sdk_config(region).await;
+    let records: Vec<Value> = (0..500)
+        .map(|i| {
+            let name = ["alpha", "beta", "gamma"][i % 3];
+            let envelope = json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.eks",
+                "account": "123456789012", "region": region,
+                "detail": {"eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig", "eventID": format!("e-{i}"),
+                    "requestParameters": {"name": name, "logging": {}}}});
+            json!({"messageId": format!("m-{i}"), "eventSource": "aws:sqs", "body": envelope.to_string()})
+        })
+        .collect();
+    let ctx = ctx(clients, &conf);
+    let before = counter.get();
+    let run = handle(&ctx, &json!({"Records": records})).await.unwrap();
+    let calls = counter.get() - before;
+    assert_eq!(run.evaluated, vec!["alpha", "beta", "gamma"]);
+    assert_eq!(run.triggers.len(), 500);
+    assert!(run.batch_item_failures.is_empty());
+    // Three evaluations of a cluster without nodegroups: 6 calls each at most.
+    assert!(
+        calls <= 3 * 6,
+        "{calls} AWS calls for 500 records over 3 clusters"
+    );
+}

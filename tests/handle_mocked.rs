@@ -1,0 +1,147 @@
+//! Failure isolation in a batch: a cluster whose evaluation fails fails only the records that named it.
+
+use aws_sdk_ec2::operation::{
+    describe_instances::DescribeInstancesOutput, describe_route_tables::DescribeRouteTablesOutput,
+    describe_security_groups::DescribeSecurityGroupsOutput,
+    describe_subnets::DescribeSubnetsOutput,
+};
+use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
+use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput;
+use aws_sdk_eks::types::{Cluster, ClusterStatus, VpcConfigResponse};
+use aws_smithy_mocks::{mock, mock_client, MockResponse, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use eks_warden::collect::Clients;
+use eks_warden::handler::{handle, lambda_response, Context};
+use eks_warden::route::RegionIndex;
+use eks_warden::settings::Settings;
+use serde_json::{json, Value};
+
+fn ctx() -> Context {
+    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_compute_response(|req| {
+        let name = req.name().unwrap_or_default().to_string();
+        if name == "bad" {
+            MockResponse::Error(DescribeClusterError::generic(
+                ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build(),
+            ))
+        } else {
+            MockResponse::Output(
+                DescribeClusterOutput::builder()
+                    .cluster(
+                        Cluster::builder()
+                            .name(&name)
+                            .arn(format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"))
+                            .status(ClusterStatus::Active)
+                            .resources_vpc_config(
+                                VpcConfigResponse::builder()
+                                    .endpoint_private_access(true)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+        }
+    });
+    let eks = mock_client!(
+        aws_sdk_eks,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &mock!(aws_sdk_eks::Client::list_nodegroups)
+                .then_output(|| ListNodegroupsOutput::builder().build())
+        ],
+        // The SDK's retries of the throttled call are its own business; here the throttling has outlasted them.
+        |c| c.retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled())
+    );
+    let ec2 = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [
+            &mock!(aws_sdk_ec2::Client::describe_instances)
+                .then_output(|| DescribeInstancesOutput::builder().build()),
+            &mock!(aws_sdk_ec2::Client::describe_subnets)
+                .then_output(|| DescribeSubnetsOutput::builder().build()),
+            &mock!(aws_sdk_ec2::Client::describe_route_tables)
+                .then_output(|| DescribeRouteTablesOutput::builder().build()),
+            &mock!(aws_sdk_ec2::Client::describe_security_groups)
+                .then_output(|| DescribeSecurityGroupsOutput::builder().build()),
+        ]
+    );
+    // No topic is configured, so nothing is published: a plain client that is never called.
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new("eu-west-1"))
+            .build(),
+    );
+    Context {
+        clients: Clients { eks, ec2 },
+        sns,
+        topic_arn: None,
+        settings: Settings::default(),
+        index: RegionIndex::default(),
+    }
+}
+
+fn record(id: &str, cluster: &str) -> Value {
+    let envelope = json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "account": "111122223333",
+        "region": "eu-west-1", "detail": {"eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig",
+        "eventID": id, "requestParameters": {"name": cluster}}});
+    json!({"messageId": id, "eventSource": "aws:sqs", "body": envelope.to_string()})
+}
+
+#[tokio::test]
+async fn only_the_failed_clusters_records_are_retried() {
+    let ctx = ctx();
+    let batch = json!({"Records": [
+        record("m1", "good"), record("m2", "bad"), record("m3", "good"), record("m4", "bad"),
+        {"messageId": "m5", "body": "{ not json"},
+        record("m6", "other"),
+    ]});
+    let run = handle(&ctx, &batch).await.unwrap();
+    assert_eq!(run.evaluated, vec!["good", "other"]);
+    let failed: Vec<&str> = run
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["m2", "m4"]);
+    // The poison message is dropped with its reason, not retried forever.
+    assert!(run
+        .ignored
+        .iter()
+        .any(|i| i.message_id.as_deref() == Some("m5") && i.reason.contains("not JSON")));
+
+    let resp = lambda_response(&ctx, &batch).await.unwrap();
+    assert_eq!(
+        resp,
+        json!({"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m4"}]})
+    );
+}
+
+#[tokio::test]
+async fn failed_calls_and_unknown_events_are_ignored_before_any_aws_call() {
+    let ctx = ctx();
+    let failed = json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "detail": {
+        "eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig", "errorCode": "AccessDeniedException",
+        "requestParameters": {"name": "bad"}}});
+    let run = handle(&ctx, &failed).await.unwrap();
+    assert!(run.evaluated.is_empty() && !run.failed());
+    assert!(run.ignored[0].reason.contains("AccessDeniedException"));
+    let unknown = json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": {
+        "eventSource": "ec2.amazonaws.com", "eventName": "CreateKeyPair"}});
+    let run = handle(&ctx, &unknown).await.unwrap();
+    assert!(run.ignored[0]
+        .reason
+        .contains("not an event eks-warden acts on"));
+    // A direct invoke that fails is an invocation error, so the caller retries.
+    assert!(lambda_response(&ctx, &json!({"clusters": ["bad"]}))
+        .await
+        .is_err());
+    assert!(lambda_response(&ctx, &json!({"clusters": ["good"]}))
+        .await
+        .is_ok());
+}
