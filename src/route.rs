@@ -4,6 +4,7 @@
 use crate::collect::Clients;
 use crate::event::{strings_at, CloudTrailEvent};
 use aws_sdk_ec2::types::Filter;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -98,11 +99,18 @@ pub static TABLE: &[Route] = &[
         kind: Kind::Subnet,
         paths: &["requestParameters.subnetId"],
     },
+    // The new table of a replaced association holds the subnet that moved.
     Route {
         source: EC2,
-        names: &["ReplaceRouteTableAssociation", "DisassociateRouteTable"],
+        names: &["ReplaceRouteTableAssociation"],
+        kind: Kind::RouteTable,
+        paths: &["requestParameters.routeTableId"],
+    },
+    Route {
+        source: EC2,
+        names: &["DisassociateRouteTable"],
         kind: Kind::RouteTableAssociation,
-        paths: &["responseElements.newAssociationId", "requestParameters.associationId"],
+        paths: &["requestParameters.associationId"],
     },
     Route {
         source: EC2,
@@ -401,19 +409,20 @@ impl Resolver<'_> {
     }
 
     async fn launch_template(&self, id_or_name: &str) -> Result<BTreeSet<String>, AwsErr> {
-        let by = if id_or_name.starts_with("lt-") {
-            "launch-template-id"
+        let req = self.clients.ec2.describe_launch_templates();
+        let req = if id_or_name.starts_with("lt-") {
+            req.launch_template_ids(id_or_name)
         } else {
-            "launch-template-name"
+            req.launch_template_names(id_or_name)
         };
-        let out = self
-            .clients
-            .ec2
-            .describe_launch_templates()
-            .filters(filter(by, [id_or_name]))
-            .send()
-            .await
-            .map_err(|e| aws_err("DescribeLaunchTemplates", e))?;
+        let out = match req.send().await {
+            Ok(out) => out,
+            // InvalidLaunchTemplateId.NotFound, InvalidLaunchTemplateName.NotFoundException: it is gone.
+            Err(e) if e.code().is_some_and(|c| c.contains("NotFound")) => {
+                return Ok(BTreeSet::new())
+            }
+            Err(e) => return Err(aws_err("DescribeLaunchTemplates", e)),
+        };
         let Some(t) = out.launch_templates().first() else {
             return Ok(BTreeSet::new());
         };
