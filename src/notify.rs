@@ -207,3 +207,122 @@ fn chatbot(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::CloudTrailEvent;
+    use crate::rules::{ResourceType, RuleResult};
+
+    fn report(fails: usize, cluster: &str) -> ClusterReport {
+        let results = (0..fails)
+            .map(|i| RuleResult {
+                rule_id: if i == 0 {
+                    "sg-open-ingress".into()
+                } else {
+                    "endpoint-private-disabled".into()
+                },
+                severity: if i == 0 {
+                    Severity::Critical
+                } else {
+                    Severity::Medium
+                },
+                status: Status::Fail,
+                resource_type: ResourceType::SecurityGroup,
+                resource_id: format!("sg-{i}"),
+                message: format!("finding {i}"),
+                evidence: Default::default(),
+            })
+            .collect();
+        ClusterReport {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            cluster: cluster.into(),
+            status: "ACTIVE".into(),
+            results,
+            aws_calls: 7,
+        }
+    }
+
+    fn trigger() -> Trigger {
+        Trigger::CloudTrail(Box::new(CloudTrailEvent {
+            event_source: "ec2.amazonaws.com".into(),
+            event_name: "AuthorizeSecurityGroupIngress".into(),
+            event_id: Some("e-1".into()),
+            event_time: Some("2026-11-27T01:00:00Z".into()),
+            account: Some("111122223333".into()),
+            region: Some("eu-west-1".into()),
+            actor_arn: Some("arn:aws:iam::111122223333:user/alice".into()),
+            source_ip: Some("198.51.100.7".into()),
+            error_code: None,
+            request: Value::Null,
+            response: Value::Null,
+        }))
+    }
+
+    #[test]
+    fn no_violation_no_message() {
+        assert!(message(&report(0, "prod"), &[trigger()]).is_none());
+    }
+
+    #[test]
+    fn every_protocol_gets_its_form() {
+        let m = message(&report(3, "prod"), &[trigger()]).unwrap();
+        assert_eq!(
+            m.subject,
+            "[CRITICAL] eks-warden: 3 violations on prod (111122223333/eu-west-1)"
+        );
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        for key in ["default", "sqs", "lambda", "email", "https"] {
+            assert!(body[key].is_string(), "{key}");
+        }
+        let machine: Value = serde_json::from_str(body["default"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            machine["triggers"][0]["actor"],
+            "arn:aws:iam::111122223333:user/alice"
+        );
+        assert_eq!(machine["findings"].as_array().unwrap().len(), 3);
+        let email = body["email"].as_str().unwrap();
+        assert!(
+            email.contains("alice")
+                && email.contains("[CRITICAL] sg-open-ingress")
+                && email.contains("What to do")
+        );
+        let chat: Value = serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+        assert_eq!(chat["version"], "1.0");
+        assert_eq!(chat["source"], "custom");
+        assert_eq!(chat["content"]["textType"], "client-markdown");
+        assert!(chat["content"]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()));
+        assert_eq!(
+            chat["metadata"]["threadId"],
+            "eks-warden/111122223333/eu-west-1/prod"
+        );
+        let names: Vec<&str> = m.attributes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "severity",
+                "cluster",
+                "account",
+                "region",
+                "event_name",
+                "rule_ids"
+            ]
+        );
+        let rule_ids = &m.attributes[5].1;
+        assert_eq!(rule_ids.data_type(), "String.Array");
+        assert_eq!(
+            rule_ids.string_value(),
+            Some(r#"["endpoint-private-disabled","sg-open-ingress"]"#)
+        );
+    }
+
+    #[test]
+    fn long_subjects_are_cut_to_100_characters() {
+        let m = message(&report(1, &"c".repeat(100)), &[trigger()]).unwrap();
+        assert_eq!(m.subject.chars().count(), 100);
+        assert!(m.subject.ends_with('…'));
+    }
+}

@@ -5,7 +5,6 @@ mod common;
 
 use common::seed::{self, ClusterSpec, Ssh};
 use eks_warden::handler::{handle, Context};
-use eks_warden::route::RegionIndex;
 use eks_warden::settings::Settings;
 use serde_json::Value;
 
@@ -112,13 +111,7 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
         ("igw-PLACEHOLDER", net.igw.as_str()),
     ];
     let conf = common::sdk_config(REGION).await;
-    let ctx = Context {
-        clients: clients.clone(),
-        sns: aws_sdk_sns::Client::new(&conf),
-        topic_arn: None,
-        settings: Settings::default(),
-        index: RegionIndex::default(),
-    };
+    let ctx = Context::new(&conf, clients.clone(), Settings::default());
 
     let ignored_because: &[(&str, &str)] = &[
         ("error-authorize-sg-ingress.json", "the call failed"),

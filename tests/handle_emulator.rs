@@ -5,7 +5,6 @@ mod common;
 
 use common::seed;
 use eks_warden::handler::{handle, Context};
-use eks_warden::route::RegionIndex;
 use eks_warden::settings::Settings;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -150,13 +149,7 @@ async fn authorize_ingress_event_to_sns_subscriber() {
 }
 
 fn ctx(clients: eks_warden::collect::Clients, conf: &aws_config::SdkConfig) -> Context {
-    Context {
-        clients,
-        sns: aws_sdk_sns::Client::new(conf),
-        topic_arn: None,
-        settings: Settings::default(),
-        index: RegionIndex::default(),
-    }
+    Context::new(conf, clients, Settings::default())
 }
 
 #[tokio::test]
@@ -203,4 +196,149 @@ async fn storm_of_500_records_evaluates_each_cluster_once() {
         calls <= 3 * 6,
         "{calls} AWS calls for 500 records over 3 clusters"
     );
+}
+
+/// Clients acting in another account through `sts:AssumeRole` (moto keeps accounts apart).
+async fn assumed(conf: &aws_config::SdkConfig, account: &str) -> eks_warden::collect::Clients {
+    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+        "arn:aws:iam::{account}:role/eks-warden-member"
+    ))
+    .session_name("seed")
+    .configure(conf)
+    .build()
+    .await;
+    let conf = conf
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build();
+    eks_warden::collect::Clients::new(&conf)
+}
+
+#[tokio::test]
+async fn event_from_a_member_account_is_evaluated_through_assume_role() {
+    let region = "eu-north-1";
+    let member = "222233334444";
+    let conf = common::sdk_config(region).await;
+    let b = assumed(&conf, member).await;
+    let net = seed::network(&b.ec2, region).await.unwrap();
+    let open = seed::security_group(
+        &b.ec2,
+        &net.vpc,
+        "open",
+        &[seed::Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
+    )
+    .await
+    .unwrap();
+    seed::cluster(
+        &b.eks,
+        seed::ClusterSpec {
+            name: "member-cluster",
+            subnets: net.private.to_vec(),
+            security_groups: vec![open.clone()],
+            public: false,
+            private: true,
+            public_cidrs: &[],
+            tags: &[],
+        },
+    )
+    .await
+    .unwrap();
+    // The home account sees no such cluster: the accounts really are apart.
+    let (home_clients, _) = common::clients(region).await;
+    assert!(eks_warden::collect::list_clusters(&home_clients)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let event = json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+        "account": member, "region": region,
+        "detail": {"eventSource": "ec2.amazonaws.com", "eventName": "AuthorizeSecurityGroupIngress",
+            "requestParameters": {"groupId": open, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22,
+                "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}}});
+
+    // Without a member role the event is ignored with the reason.
+    let mut ctx = Context::new(&conf, home_clients.clone(), Settings::default());
+    let _ = ctx.home_account.set("123456789012".into());
+    let run = handle(&ctx, &event).await.unwrap();
+    assert!(run.evaluated.is_empty());
+    assert!(
+        run.ignored[0].reason.contains("EKS_WARDEN_MEMBER_ROLE"),
+        "{:?}",
+        run.ignored
+    );
+
+    // With it, the function assumes the role in the member account (its own account comes from STS).
+    ctx = Context::new(&conf, home_clients, Settings::default());
+    ctx.member_role = Some("eks-warden-member".into());
+    let run = handle(&ctx, &event).await.unwrap();
+    assert_eq!(run.evaluated, vec!["member-cluster"], "{run:?}");
+    assert_eq!(run.clusters[0].account, member);
+    assert!(run.clusters[0]
+        .failures()
+        .any(|f| f.rule_id == "sg-open-ingress" && f.resource_id == open));
+    assert_eq!(
+        ctx.home_account.get().map(String::as_str),
+        Some("123456789012")
+    );
+}
+
+#[tokio::test]
+async fn handle_exit_codes() {
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
+        cmd.args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in common::emulator().env("sa-east-1") {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        child.wait_with_output().unwrap()
+    };
+    let one_line = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stderr)
+            .trim_end()
+            .lines()
+            .count()
+            == 1
+    };
+    let o = run(&["handle", "-"], Some("{ not json"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&o));
+    let o = run(&["handle", "-"], Some(r#"{"hello": "world"}"#));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&o) && String::from_utf8_lossy(&o.stderr).contains("not a known payload"));
+    let o = run(&["handle", "/nonexistent/event.json"], None);
+    assert_eq!(o.status.code(), Some(2));
+    // Rightly ignored: exit 0, with the reason in the summary.
+    let fixture = format!(
+        "{}/events/unrelated-s3-put-bucket-policy.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = run(&["handle", &fixture], None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["ignored"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not an event"));
 }

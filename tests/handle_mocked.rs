@@ -12,7 +12,6 @@ use aws_smithy_mocks::{mock, mock_client, MockResponse, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use eks_warden::collect::Clients;
 use eks_warden::handler::{handle, lambda_response, Context};
-use eks_warden::route::RegionIndex;
 use eks_warden::settings::Settings;
 use serde_json::{json, Value};
 
@@ -70,20 +69,12 @@ fn ctx() -> Context {
                 .then_output(|| DescribeSecurityGroupsOutput::builder().build()),
         ]
     );
-    // No topic is configured, so nothing is published: a plain client that is never called.
-    let sns = aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(aws_sdk_sns::config::Region::new("eu-west-1"))
-            .build(),
-    );
-    Context {
-        clients: Clients { eks, ec2 },
-        sns,
-        topic_arn: None,
-        settings: Settings::default(),
-        index: RegionIndex::default(),
-    }
+    // No topic and no re-check queue: SNS and SQS are never called.
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    Context::new(&conf, Clients { eks, ec2 }, Settings::default())
 }
 
 fn record(id: &str, cluster: &str) -> Value {
@@ -144,4 +135,92 @@ async fn failed_calls_and_unknown_events_are_ignored_before_any_aws_call() {
     assert!(lambda_response(&ctx, &json!({"clusters": ["good"]}))
         .await
         .is_ok());
+}
+
+#[tokio::test]
+async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
+    use eks_warden::handler::RecheckQueue;
+    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
+        DescribeClusterOutput::builder()
+            .cluster(
+                Cluster::builder()
+                    .name("busy")
+                    .arn("arn:aws:eks:eu-west-1:111122223333:cluster/busy")
+                    .status(ClusterStatus::Updating)
+                    .resources_vpc_config(
+                        VpcConfigResponse::builder()
+                            .endpoint_private_access(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let eks = mock_client!(
+        aws_sdk_eks,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &mock!(aws_sdk_eks::Client::list_nodegroups)
+                .then_output(|| ListNodegroupsOutput::builder().build())
+        ]
+    );
+    let ec2 = ctx().home.clients.ec2.clone();
+    // SQS itself is mocked too: what matters is the message the function sends.
+    let sent = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(|r| {
+            r.delay_seconds() == Some(120) && r.queue_url() == Some("https://sqs/ingest")
+        })
+        .then_compute_output(|r| {
+            aws_sdk_sqs::operation::send_message::SendMessageOutput::builder()
+                .message_id(format!("sent:{}", r.message_body().unwrap_or_default()))
+                .build()
+        });
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&sent]);
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    let mut ctx = Context::new(&conf, Clients { eks, ec2 }, Settings::default());
+    ctx.sqs = sqs;
+    ctx.recheck = Some(RecheckQueue {
+        url: "https://sqs/ingest".into(),
+        delay_seconds: 120,
+        max_attempts: 3,
+    });
+
+    let run = handle(&ctx, &json!({"clusters": ["busy"]})).await.unwrap();
+    assert_eq!(run.rechecks.len(), 1);
+    assert_eq!(run.rechecks[0].attempt, 1);
+    let body: Value =
+        serde_json::from_str(run.rechecks[0].message_id.trim_start_matches("sent:")).unwrap();
+    assert_eq!(
+        body,
+        json!({"kind": "recheck", "account": "111122223333", "region": "eu-west-1", "cluster": "busy", "attempt": 1})
+    );
+
+    // The re-check message comes back through the queue; its counter grows, and stops at the limit.
+    let again = handle(
+        &ctx,
+        &json!({"Records": [{"messageId": "r1", "body": body.to_string()}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.rechecks[0].attempt, 2);
+    let last = json!({"kind": "recheck", "account": "111122223333", "region": "eu-west-1", "cluster": "busy", "attempt": 3});
+    let stop = handle(
+        &ctx,
+        &json!({"Records": [{"messageId": "r3", "body": last.to_string()}]}),
+    )
+    .await
+    .unwrap();
+    assert!(stop.rechecks.is_empty());
+    assert!(
+        stop.ignored
+            .iter()
+            .any(|i| i.reason.contains("no further re-check")),
+        "{:?}",
+        stop.ignored
+    );
+    assert!(stop.batch_item_failures.is_empty());
 }

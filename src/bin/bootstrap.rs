@@ -12,6 +12,16 @@ async fn main() -> Result<(), Error> {
     let ctx = Context::from_env(&config)?;
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // arn:aws:lambda:REGION:ACCOUNT:function:NAME names the function's own account for free.
+        if let Some(account) = event
+            .context
+            .invoked_function_arn
+            .split(':')
+            .nth(4)
+            .filter(|a| !a.is_empty())
+        {
+            let _ = ctx.home_account.set(account.to_string());
+        }
         lambda_response(ctx, &event.payload)
             .await
             .map_err(Error::from)
