@@ -1,20 +1,58 @@
-# eks-warden — make demo (main job against the emulator), make test (everything), make lint.
+# eks-warden — make demo (main job against the emulator), make test (everything), make lint;
+# make build (the Lambda zip), make validate (both CloudFormation templates, offline), make deploy (SAM).
 SHELL := /bin/bash
 CARGO ?= cargo
 # Builds share one feature set (tests, examples and binaries together) so nothing compiles twice.
 TARGET_DIR := $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: all emulator build demo test lint fmt clean
+.PHONY: all emulator dev build deploy validate deploy-tools build-tools demo test lint fmt clean
 
-all: build
+all: dev
 
 emulator:
 	bash scripts/emulator-venv.sh
 
-build:
+# The CLI, the bootstrap binary and the examples, debug, for the demo and local runs.
+dev:
 	$(CARGO) build --bins --examples
 
-demo: emulator build
+# --- deployment (README "Deploy") ----------------------------------------------------------------
+# Tools live in their own git-ignored virtualenvs (scripts/deploy-tools.sh): cargo-lambda + zig in
+# .venv-tools, cfn-lint + aws-sam-cli in .venv-deploy (it pins an older botocore than the emulator).
+TOOLS_BIN := $(CURDIR)/.venv-tools/bin
+DEPLOY_BIN := $(CURDIR)/.venv-deploy/bin
+TEMPLATES := template.yaml templates/member-role.yaml
+# The Lambda's architecture: arm64 (as template.yaml declares); ARCH=x86_64 builds for Intel.
+ARCH ?= arm64
+LAMBDA_ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
+
+build-tools:
+	bash scripts/deploy-tools.sh build
+
+deploy-tools:
+	bash scripts/deploy-tools.sh validate
+
+# The Lambda's zip: $(TARGET_DIR)/lambda/bootstrap/bootstrap.zip (release, stripped, cross-linked by zig).
+build: build-tools
+	PATH="$(TOOLS_BIN):$$PATH" $(CARGO) lambda build --release $(LAMBDA_ARCH_FLAG) --bin bootstrap --output-format zip
+	@ls -l "$(TARGET_DIR)/lambda/bootstrap/"
+
+# cfn-lint and `sam validate --lint` on both templates; offline: a dummy region, no credentials.
+validate: deploy-tools
+	AWS_DEFAULT_REGION=us-east-1 $(DEPLOY_BIN)/cfn-lint $(TEMPLATES)
+	for t in $(TEMPLATES); do \
+	  env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+	    AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
+	    $(DEPLOY_BIN)/sam validate --lint --template-file $$t || exit 1; \
+	done
+
+# `sam build` runs cargo-lambda per the template's Metadata (rust-cargolambda, binary bootstrap, arm64),
+# then `sam deploy --guided` asks for the stack name, region and parameters and saves them to samconfig.toml.
+deploy: build-tools deploy-tools
+	PATH="$(TOOLS_BIN):$(DEPLOY_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build
+	PATH="$(DEPLOY_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
+
+demo: emulator dev
 	scripts/with-emulator.sh scripts/demo.sh "$(TARGET_DIR)/debug"
 
 test: emulator
@@ -29,4 +67,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv
+	rm -rf .venv .venv-tools .venv-deploy .aws-sam
