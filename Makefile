@@ -25,6 +25,7 @@ TEMPLATES := template.yaml templates/member-role.yaml
 # The Lambda's architecture: arm64 (as template.yaml declares); ARCH=x86_64 builds for Intel.
 ARCH ?= arm64
 LAMBDA_ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,--x86-64)
+RUST_TARGET := $(if $(filter arm64,$(ARCH)),aarch64,x86_64)-unknown-linux-gnu
 
 build-tools:
 	bash scripts/deploy-tools.sh build
@@ -34,6 +35,7 @@ deploy-tools:
 
 # The Lambda's zip: $(TARGET_DIR)/lambda/bootstrap/bootstrap.zip (release, stripped, cross-linked by zig).
 build: build-tools
+	@if command -v rustup >/dev/null; then rustup target add $(RUST_TARGET); fi
 	PATH="$(TOOLS_BIN):$$PATH" $(CARGO) lambda build --release $(LAMBDA_ARCH_FLAG) --bin bootstrap --output-format zip
 	@ls -l "$(TARGET_DIR)/lambda/bootstrap/"
 
