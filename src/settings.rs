@@ -5,13 +5,70 @@
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// CIDRs the public API endpoint may be open to. Empty: no allow-list, only the whole-internet test applies.
     pub allowed_public_cidrs: Vec<IpNet>,
     /// Rule ids not evaluated at all.
     pub disabled_rules: BTreeSet<String>,
+    /// Control-plane log types that must be enabled, spelled as EKS spells them.
+    pub required_log_types: BTreeSet<String>,
+    /// IAM principal ARNs (with `*` wildcards) allowed to hold cluster-wide `AmazonEKSClusterAdminPolicy`.
+    pub allowed_admin_principals: Vec<String>,
+    /// Add-on names that count as a network policy engine: the built-in Calico and Cilium names plus
+    /// any configured ones, lower-cased.
+    pub network_policy_addons: BTreeSet<String>,
 }
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            allowed_public_cidrs: Vec::new(),
+            disabled_rules: BTreeSet::new(),
+            required_log_types: DEFAULT_REQUIRED_LOG_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            allowed_admin_principals: Vec::new(),
+            network_policy_addons: DEFAULT_NETWORK_POLICY_ADDONS
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl Settings {
+    /// True unless the rule is disabled: the collector skips the calls only disabled rules need.
+    pub fn enabled(&self, rule_id: &str) -> bool {
+        !self.disabled_rules.contains(rule_id)
+    }
+}
+
+/// The five control-plane log types EKS offers.
+pub const LOG_TYPES: &[&str] = &[
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+];
+
+/// What CIS EKS 2.1.1 and the EKS best-practices guide ask for at least.
+pub const DEFAULT_REQUIRED_LOG_TYPES: &[&str] = &["api", "audit", "authenticator"];
+
+/// Add-on names of network policy engines: Calico (Tigera's operator, in the EKS community catalog and on
+/// AWS Marketplace) and Cilium (Isovalent). Names vary by channel, so the list is extensible by setting.
+pub const DEFAULT_NETWORK_POLICY_ADDONS: &[&str] = &[
+    "calico",
+    "tigera-operator",
+    "tigera_calico",
+    "tigera_tigera-operator",
+    "tigera_calico-enterprise",
+    "cilium",
+    "isovalent_cilium",
+    "isovalent_cilium-enterprise",
+];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SettingsError {
@@ -23,10 +80,23 @@ pub enum SettingsError {
     },
     #[error("{var}: unknown rule id {id:?} (see `eks-warden rules`)")]
     UnknownRule { var: &'static str, id: String },
+    #[error("{var}: unknown log type {value:?} (expected api, audit, authenticator, controllerManager or scheduler)")]
+    BadLogType { var: &'static str, value: String },
+    #[error(
+        "{var}: no log type given (name at least one, or disable control-plane-logging-incomplete)"
+    )]
+    NoLogTypes { var: &'static str },
+    #[error("{var}: {value:?} is not an IAM principal ARN (arn:PARTITION:iam::ACCOUNT:role/NAME, `*` allowed)")]
+    BadPrincipal { var: &'static str, value: String },
+    #[error("{var}: {value:?} is not an add-on name (letters, digits, `-` and `_`, starting with a letter or digit)")]
+    BadAddonName { var: &'static str, value: String },
 }
 
 pub const ENV_ALLOWED_PUBLIC_CIDRS: &str = "EKS_WARDEN_ALLOWED_PUBLIC_CIDRS";
 pub const ENV_DISABLED_RULES: &str = "EKS_WARDEN_DISABLED_RULES";
+pub const ENV_REQUIRED_LOG_TYPES: &str = "EKS_WARDEN_REQUIRED_LOG_TYPES";
+pub const ENV_ALLOWED_ADMIN_PRINCIPALS: &str = "EKS_WARDEN_ALLOWED_ADMIN_PRINCIPALS";
+pub const ENV_NETWORK_POLICY_ADDONS: &str = "EKS_WARDEN_NETWORK_POLICY_ADDONS";
 
 impl Settings {
     /// Reads every setting from the process environment.
@@ -43,8 +113,116 @@ impl Settings {
         if let Some(v) = get(ENV_DISABLED_RULES) {
             s.disabled_rules = parse_rule_ids(ENV_DISABLED_RULES, split_list(&v))?;
         }
+        if let Some(v) = get(ENV_REQUIRED_LOG_TYPES) {
+            s.required_log_types = parse_log_types(ENV_REQUIRED_LOG_TYPES, split_list(&v))?;
+        }
+        if let Some(v) = get(ENV_ALLOWED_ADMIN_PRINCIPALS) {
+            s.allowed_admin_principals =
+                parse_principals(ENV_ALLOWED_ADMIN_PRINCIPALS, split_list(&v))?;
+        }
+        if let Some(v) = get(ENV_NETWORK_POLICY_ADDONS) {
+            s.network_policy_addons.extend(parse_addon_names(
+                ENV_NETWORK_POLICY_ADDONS,
+                split_list(&v),
+            )?);
+        }
         Ok(s)
     }
+}
+
+/// Log types, matched without regard to case and returned as EKS spells them; at least one.
+pub fn parse_log_types<'a>(
+    var: &'static str,
+    items: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeSet<String>, SettingsError> {
+    let types = items
+        .into_iter()
+        .map(|item| {
+            LOG_TYPES
+                .iter()
+                .find(|t| t.eq_ignore_ascii_case(item))
+                .map(|t| t.to_string())
+                .ok_or_else(|| SettingsError::BadLogType {
+                    var,
+                    value: item.to_string(),
+                })
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    if types.is_empty() {
+        return Err(SettingsError::NoLogTypes { var });
+    }
+    Ok(types)
+}
+
+/// IAM principal ARNs: `arn:PARTITION:iam::ACCOUNT:RESOURCE`, where any part may use `*`.
+pub fn parse_principals<'a>(
+    var: &'static str,
+    items: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, SettingsError> {
+    items
+        .into_iter()
+        .map(|item| {
+            let parts: Vec<&str> = item.splitn(6, ':').collect();
+            let ok = matches!(
+                parts.as_slice(),
+                ["arn", partition, "iam", "", account, resource]
+                    if !partition.is_empty() && !account.is_empty() && !resource.is_empty()
+            );
+            if ok {
+                Ok(item.to_string())
+            } else {
+                Err(SettingsError::BadPrincipal {
+                    var,
+                    value: item.to_string(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Add-on names as EKS allows them, lower-cased so that matching ignores case.
+pub fn parse_addon_names<'a>(
+    var: &'static str,
+    items: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeSet<String>, SettingsError> {
+    items
+        .into_iter()
+        .map(|item| {
+            let mut chars = item.chars();
+            let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && item.len() <= 100;
+            if ok {
+                Ok(item.to_ascii_lowercase())
+            } else {
+                Err(SettingsError::BadAddonName {
+                    var,
+                    value: item.to_string(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Whether `arn` matches an allow-list pattern, where `*` stands for any run of characters.
+pub fn principal_matches(pattern: &str, arn: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let [first, rest @ ..] = parts.as_slice() else {
+        return false;
+    };
+    let Some(mut tail) = arn.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return tail.is_empty();
+    };
+    for part in middle {
+        match tail.find(part) {
+            Some(at) => tail = &tail[at + part.len()..],
+            None => return false,
+        }
+    }
+    tail.len() >= last.len() && tail.ends_with(last)
 }
 
 /// Splits a list setting on commas and white space, dropping empty items.
@@ -150,6 +328,76 @@ mod tests {
                 .starts_with("EKS_WARDEN_ALLOWED_PUBLIC_CIDRS: \"10.0.0.0/33\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reads_the_catalog_settings() {
+        let s = Settings::from_lookup(env(&[
+            (ENV_REQUIRED_LOG_TYPES, "API,audit scheduler controllermanager"),
+            (
+                ENV_ALLOWED_ADMIN_PRINCIPALS,
+                "arn:aws:iam::111122223333:role/platform-admin, arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*",
+            ),
+            (ENV_NETWORK_POLICY_ADDONS, "Antrea my_engine"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.required_log_types.iter().collect::<Vec<_>>(),
+            vec!["api", "audit", "controllerManager", "scheduler"]
+        );
+        assert_eq!(s.allowed_admin_principals.len(), 2);
+        assert!(s.network_policy_addons.contains("antrea"));
+        assert!(s.network_policy_addons.contains("my_engine"));
+        assert!(
+            s.network_policy_addons.contains("cilium"),
+            "extra names add to the defaults"
+        );
+    }
+
+    #[test]
+    fn defaults_of_the_catalog_settings() {
+        let s = Settings::default();
+        assert_eq!(
+            s.required_log_types.iter().collect::<Vec<_>>(),
+            vec!["api", "audit", "authenticator"]
+        );
+        assert!(s.allowed_admin_principals.is_empty());
+        assert!(s.network_policy_addons.contains("tigera-operator"));
+        assert!(s.network_policy_addons.contains("isovalent_cilium"));
+    }
+
+    #[test]
+    fn bad_catalog_settings_name_their_variable() {
+        for (var, value) in [
+            (ENV_REQUIRED_LOG_TYPES, "api,kubelet"),
+            (ENV_REQUIRED_LOG_TYPES, " , "),
+            (ENV_ALLOWED_ADMIN_PRINCIPALS, "admin"),
+            (ENV_ALLOWED_ADMIN_PRINCIPALS, "arn:aws:s3:::bucket"),
+            (ENV_ALLOWED_ADMIN_PRINCIPALS, "arn:aws:iam::111122223333:"),
+            (ENV_NETWORK_POLICY_ADDONS, "calico!"),
+            (ENV_NETWORK_POLICY_ADDONS, "-cilium"),
+        ] {
+            let err = Settings::from_lookup(env(&[(var, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(var), "{value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn principal_wildcards() {
+        let sso =
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*";
+        let cases = [
+            (sso, "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0a1b", true),
+            (sso, "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ReadOnly_0a1b", false),
+            ("arn:aws:iam::111122223333:role/admin", "arn:aws:iam::111122223333:role/admin", true),
+            ("arn:aws:iam::111122223333:role/admin", "arn:aws:iam::111122223333:role/admin2", false),
+            ("arn:aws:iam::*:role/admin", "arn:aws:iam::444455556666:role/admin", true),
+            ("arn:aws:iam::*:role/a*n", "arn:aws:iam::1:role/an", true),
+            ("arn:aws:iam::*:role/a*a", "arn:aws:iam::1:role/a", false),
+        ];
+        for (pattern, arn, want) in cases {
+            assert_eq!(principal_matches(pattern, arn), want, "{pattern} ~ {arn}");
+        }
     }
 
     #[test]
