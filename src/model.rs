@@ -56,6 +56,14 @@ impl<T> Fact<T> {
         }
     }
 
+    /// Transforms the value if it is known; an unknown stays unknown with its reason.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fact<U> {
+        match self {
+            Fact::Known(v) => Fact::Known(f(v)),
+            Fact::Unknown(u) => Fact::Unknown(u),
+        }
+    }
+
     pub fn as_ref(&self) -> Result<&T, &Unreadable> {
         match self {
             Fact::Known(v) => Ok(v),
@@ -78,6 +86,14 @@ pub struct ClusterSnapshot {
     pub nodegroups: Fact<Vec<Nodegroup>>,
     /// Node instances found by their cluster tags (managed and self-managed), any state but terminated.
     pub instances: Fact<Vec<Instance>>,
+    /// EKS add-ons of the cluster. The network-policy rule reads their names, and `vpc-cni`'s configuration.
+    pub addons: Fact<Vec<Addon>>,
+    /// Access entries whose principal holds `AmazonEKSClusterAdminPolicy` (in any scope), with all their
+    /// policy associations; the other entries grant less and are not read.
+    pub cluster_admin_entries: Fact<Vec<AccessEntry>>,
+    /// EKS's support status of the cluster's Kubernetes version; `None` when EKS does not list the version
+    /// at all (long past its end of support).
+    pub version_support: Fact<Option<VersionSupport>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,9 +110,10 @@ pub struct Cluster {
     pub security_group_ids: Vec<String>,
     pub subnet_ids: Vec<String>,
     pub vpc_id: Option<String>,
+    /// Every entry of `logging.clusterLogging` (EKS answers one enabled and one disabled entry).
     pub logging: Fact<Vec<LogSetup>>,
-    /// Resources encrypted with KMS (`secrets`), with the key ARN.
-    pub encryption: Vec<EncryptionConfig>,
+    /// Envelope encryption with a customer KMS key, per resource list (`secrets`); empty when none is set.
+    pub encryption: Fact<Vec<EncryptionConfig>>,
     pub authentication_mode: Fact<String>,
     pub deletion_protection: Fact<bool>,
     pub tags: BTreeMap<String, String>,
@@ -255,11 +272,84 @@ pub struct RemoteAccess {
     pub source_security_groups: Vec<String>,
 }
 
+/// The launch template a nodegroup names, as EKS reports it, and the version of it that is in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchTemplateRef {
     pub id: Option<String>,
     pub name: Option<String>,
+    /// A version number, `$Default` or `$Latest`; absent means the template's default version.
     pub version: Option<String>,
+    /// That version as EC2 describes it (aliases resolved).
+    pub in_use: Fact<LaunchTemplateVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplateVersion {
+    pub template_id: String,
+    pub template_name: Option<String>,
+    pub version_number: i64,
+    /// `None` when the version sets no metadata options: instances then get the AMI's or the account's
+    /// defaults, which the template does not pin.
+    pub metadata_options: Option<MetadataOptions>,
+}
+
+/// Instance metadata service settings, of an instance or of a launch template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MetadataOptions {
+    /// `required` (IMDSv2 only) or `optional` (IMDSv1 allowed); `None` in a template that leaves it unset.
+    pub http_tokens: Option<String>,
+    /// How many network hops an IMDS response may travel; 1 keeps it on the node, away from pods.
+    pub http_put_response_hop_limit: Option<i32>,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: Option<String>,
+}
+
+impl MetadataOptions {
+    /// True when the metadata endpoint is switched off entirely (nothing to reach).
+    pub fn endpoint_disabled(&self) -> bool {
+        self.http_endpoint.as_deref() == Some("disabled")
+    }
+
+    /// True when only IMDSv2 (session tokens) is accepted.
+    pub fn tokens_required(&self) -> bool {
+        self.http_tokens.as_deref() == Some("required")
+    }
+}
+
+/// One EKS add-on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addon {
+    pub name: String,
+    /// The add-on's `configurationValues` (JSON or YAML as the user gave it; `None` when unset). Read only
+    /// for the add-ons a rule looks inside (`vpc-cni`); `NotCollected` for the others.
+    pub configuration_values: Fact<Option<String>>,
+}
+
+/// An access entry and its access policy associations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessEntry {
+    pub principal_arn: String,
+    pub policies: Fact<Vec<AccessPolicyAssociation>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPolicyAssociation {
+    pub policy_arn: String,
+    /// `cluster` or `namespace`.
+    pub scope: String,
+    /// The namespaces of a `namespace` scope.
+    pub namespaces: Vec<String>,
+}
+
+/// What `DescribeClusterVersions` says about one Kubernetes version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionSupport {
+    pub version: String,
+    /// `STANDARD_SUPPORT`, `EXTENDED_SUPPORT` or `UNSUPPORTED`.
+    pub status: String,
+    /// `YYYY-MM-DD`.
+    pub end_of_standard_support: Option<String>,
+    pub end_of_extended_support: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +362,7 @@ pub struct Instance {
     pub security_group_ids: Vec<String>,
     /// The managed nodegroup that launched it, from the `eks:nodegroup-name` tag.
     pub nodegroup: Option<String>,
+    pub metadata_options: Fact<MetadataOptions>,
 }
 
 impl ClusterSnapshot {

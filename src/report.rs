@@ -71,7 +71,7 @@ pub fn table(report: &ScanReport, color: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {sev} {:<29} {:<14} {:<24} {}",
+                "  {sev} {:<32} {:<14} {:<24} {}",
                 r.rule_id,
                 r.resource_type.as_str(),
                 r.resource_id,
@@ -145,7 +145,7 @@ pub fn rules_table() -> String {
         let m = &r.meta;
         let _ = writeln!(
             out,
-            "{:<29} {:<8} {:<4} {}",
+            "{:<32} {:<8} {:<4} {}",
             m.id,
             m.severity.as_str(),
             if m.remediable { "fix" } else { "" },

@@ -98,7 +98,7 @@ pub async fn evaluate_cluster(
 ) -> Result<ClusterReport, CollectError> {
     let span = tracing::info_span!("evaluate", cluster = %name);
     async {
-        let (snapshot, stats) = collect::collect(clients, name).await?;
+        let (snapshot, stats) = collect::collect_with(clients, name, settings).await?;
         let results = rules::evaluate(&snapshot, settings);
         let fails = results.iter().filter(|r| r.status == Status::Fail).count();
         info!(

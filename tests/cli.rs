@@ -16,7 +16,8 @@ fn stderr_line(o: &Output) -> String {
     s
 }
 
-/// A region with one cluster whose worst failure is HIGH (SSH open to the world).
+/// A region with one cluster whose only failure is HIGH (SSH open to the world): audit logs and Secrets
+/// encryption are on, and it has no nodes.
 async fn seed_high_only(region: &str) {
     let (clients, _) = common::clients(region).await;
     let net = seed::network(&clients.ec2, region).await.unwrap();
@@ -28,7 +29,7 @@ async fn seed_high_only(region: &str) {
     )
     .await
     .unwrap();
-    seed::cluster(
+    seed::cluster_with(
         &clients.eks,
         ClusterSpec {
             name: "web",
@@ -39,6 +40,7 @@ async fn seed_high_only(region: &str) {
             public_cidrs: &[],
             tags: &[],
         },
+        seed::HARDENED,
     )
     .await
     .unwrap();

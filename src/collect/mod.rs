@@ -1,21 +1,33 @@
 //! The only module that reads AWS: builds a [`ClusterSnapshot`] with as few calls as the data allows.
 //!
 //! Rounds of calls (each round's calls run concurrently):
-//! 1. `DescribeCluster`, `ListNodegroups` and `DescribeInstances` (by the cluster tag) — all need only the name;
-//! 2. `DescribeNodegroup` for each nodegroup (bounded fan-out);
-//! 3. `DescribeSubnets` and `DescribeSecurityGroups` for every id gathered, and `DescribeRouteTables` for the
-//!    VPC when the cluster names it;
+//! 1. `DescribeCluster`, `ListNodegroups`, `DescribeInstances` (by the cluster tag; it carries the metadata
+//!    options too) and `ListAddons` — all need only the name;
+//! 2. `DescribeNodegroup` for each nodegroup (bounded fan-out); `ListAccessEntries` filtered to holders of
+//!    `AmazonEKSClusterAdminPolicy` (skipped in `CONFIG_MAP` mode, where entries cannot exist);
+//!    `DescribeClusterVersions` for the cluster's version; `DescribeAddon vpc-cni` only when its
+//!    configuration decides the network-policy verdict (no engine add-on, no declaration tag);
+//! 3. `DescribeSubnets` and `DescribeSecurityGroups` for every id gathered, `DescribeRouteTables` for the
+//!    VPC when the cluster names it, `ListAssociatedAccessPolicies` per admin-holding principal (for the
+//!    scope), and `DescribeLaunchTemplateVersions` per distinct launch template the nodegroups use;
 //! 4. only when needed: `DescribeRouteTables` for a VPC the cluster did not name, and
 //!    `DescribeSecurityGroupRules` for groups with a world-open permission (to learn the rule ids a fix revokes).
 //!
-//! Calls that fail for lack of permission, or because a resource is gone, leave an explicit
-//! [`Fact::Unknown`]; anything else (throttling after the SDK's retries, 5xx, network) fails the evaluation,
-//! so a rule never judges half-read state.
+//! The reads that serve a single rule are skipped when that rule is disabled, and the data is recorded as
+//! `NotCollected`.
+//!
+//! Calls that fail for lack of permission, because a resource is gone, or because the endpoint does not
+//! offer the API (a 4xx answer that carries no AWS error code, such as an emulator's 404 page), leave an
+//! explicit [`Fact::Unknown`]; anything else (throttling after the SDK's retries, 5xx, network) fails the
+//! evaluation, so a rule never judges half-read state.
 
 mod convert;
 
 use crate::model::*;
+use crate::rules;
+use crate::settings::Settings;
 use aws_sdk_ec2::types::Filter;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::{stream, StreamExt};
@@ -39,8 +51,21 @@ impl Clients {
     }
 }
 
-/// How many nodegroups are described at once.
+/// How many nodegroups (or access entries, or launch templates) are described at once.
 const NODEGROUP_FAN_OUT: usize = 8;
+
+/// The rules that alone need a read; when one is disabled its calls are not made.
+const NETWORK_POLICY_RULE: &str = "network-policy-not-enforced";
+const ADMIN_ENTRY_RULE: &str = "access-entry-broad-admin";
+const VERSION_RULE: &str = "version-unsupported";
+const IMDS_RULE: &str = "nodes-imdsv1";
+
+fn not_collected<T>(rule: &str) -> Fact<T> {
+    Fact::unknown(
+        "NotCollected",
+        format!("not read because rule {rule} is disabled"),
+    )
+}
 
 /// An evaluation that cannot go on.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -71,6 +96,9 @@ impl Counter {
     fn add(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+    fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Error codes that mean "this caller may not read this", or "this API is not offered here":
@@ -96,12 +124,28 @@ enum Failure {
     Fatal(CollectError),
 }
 
-fn classify<E, R>(op: &'static str, err: SdkError<E, R>) -> Failure
+fn classify<E>(op: &'static str, err: SdkError<E, HttpResponse>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let code = err.code().map(str::to_string);
+    // An endpoint without the API (an emulator, a partition where it is not launched yet, a proxy)
+    // answers a client error whose body is no AWS error at all, typically a 404 page. Retrying cannot
+    // change that: the data is unknown, the evaluation goes on. (Server errors stay fatal: transient.)
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    if let (None, Some(status @ 400..=499)) = (&code, status) {
+        return Failure::Unreadable(if status == 404 {
+            Unreadable::new(
+                "NotImplemented",
+                format!("{op} is not offered by this endpoint (HTTP 404 without an AWS error)"),
+            )
+        } else {
+            Unreadable::new(
+                "UnrecognizedResponse",
+                format!("{op} answered HTTP {status} without an AWS error code"),
+            )
+        });
+    }
     let message = err.message().map(str::to_string).unwrap_or_else(|| {
         one_line(&aws_smithy_types::error::display::DisplayErrorContext(&err).to_string())
     });
@@ -151,35 +195,101 @@ pub async fn list_clusters(clients: &Clients) -> Result<Vec<String>, CollectErro
         })
 }
 
-/// Reads one cluster's whole security picture.
+/// Reads one cluster's whole security picture, for every rule.
 pub async fn collect(
     clients: &Clients,
     name: &str,
+) -> Result<(ClusterSnapshot, CollectStats), CollectError> {
+    collect_with(clients, name, &Settings::default()).await
+}
+
+/// Reads one cluster's security picture, skipping the reads that only disabled rules need.
+pub async fn collect_with(
+    clients: &Clients,
+    name: &str,
+    settings: &Settings,
 ) -> Result<(ClusterSnapshot, CollectStats), CollectError> {
     let calls = Counter::default();
     let mut rounds = 1;
 
     // Round 1: everything that needs only the cluster's name.
-    let (cluster, nodegroup_names, instances) = tokio::join!(
+    let (cluster, nodegroup_names, instances, addon_names) = tokio::join!(
         describe_cluster(clients, name, &calls),
         list_nodegroups(clients, name, &calls),
         describe_instances(clients, name, &calls),
+        list_addons(clients, name, settings, &calls),
     );
     let cluster = cluster?;
     let nodegroup_names = nodegroup_names?;
     let instances = instances?;
+    let addon_names = addon_names?;
 
-    // Round 2: each nodegroup.
-    let nodegroups = match nodegroup_names {
-        Fact::Known(names) if !names.is_empty() => {
-            rounds += 1;
-            describe_nodegroups(clients, name, names, &calls).await?
+    // Round 2: each nodegroup, and what needs the cluster's own answer (its mode, version, tags).
+    let vpc_cni_decides = match &addon_names {
+        Fact::Known(names) => {
+            names.iter().any(|n| n == rules::VPC_CNI)
+                && rules::declared_engine(&cluster.tags).is_none()
+                && rules::engine_addon(names.iter().map(String::as_str), settings).is_none()
         }
-        Fact::Known(_) => Fact::Known(vec![]),
-        Fact::Unknown(u) => Fact::Unknown(u),
+        Fact::Unknown(_) => false,
     };
+    let before = calls.get();
+    let (nodegroups, admin_principals, version_support, vpc_cni_config) = tokio::join!(
+        async {
+            match nodegroup_names {
+                Fact::Known(names) if !names.is_empty() => {
+                    describe_nodegroups(clients, name, names, &calls).await
+                }
+                Fact::Known(_) => Ok(Fact::Known(vec![])),
+                Fact::Unknown(u) => Ok(Fact::Unknown(u)),
+            }
+        },
+        list_admin_entries(
+            clients,
+            name,
+            &cluster.authentication_mode,
+            settings,
+            &calls
+        ),
+        describe_version(clients, cluster.version.as_deref(), settings, &calls),
+        async {
+            if vpc_cni_decides {
+                describe_addon(clients, name, rules::VPC_CNI, &calls).await
+            } else {
+                Ok(None)
+            }
+        },
+    );
+    if calls.get() > before {
+        rounds += 1;
+    }
+    let mut nodegroups = nodegroups?;
+    let admin_principals = admin_principals?;
+    let version_support = version_support?;
+    let vpc_cni_config = vpc_cni_config?;
+    let addons = addon_names.map(|names| {
+        names
+            .into_iter()
+            .filter_map(|n| {
+                let configuration_values = if n == rules::VPC_CNI && vpc_cni_decides {
+                    // Deleted since it was listed: no add-on to judge.
+                    vpc_cni_config.clone()?
+                } else {
+                    Fact::unknown(
+                        "NotCollected",
+                        "no rule needs this add-on's configuration here",
+                    )
+                };
+                Some(Addon {
+                    name: n,
+                    configuration_values,
+                })
+            })
+            .collect()
+    });
 
-    // Round 3: subnets, security groups and (when the VPC is known) route tables, all at once.
+    // Round 3: subnets, security groups and (when the VPC is known) route tables, all at once; with the
+    // scope of each admin-holding access entry and the launch template versions the nodegroups use.
     let mut subnet_ids: BTreeSet<String> = cluster.subnet_ids.iter().cloned().collect();
     let mut group_ids: BTreeSet<String> = cluster
         .cluster_security_group_id
@@ -200,15 +310,35 @@ pub async fn collect(
         }
     }
     let early_vpcs: BTreeSet<String> = cluster.vpc_id.iter().cloned().collect();
-    rounds += 1;
-    let (subnets, groups, early_tables) = tokio::join!(
+    let templates = match &nodegroups {
+        Fact::Known(ngs) if settings.enabled(IMDS_RULE) => templates_in_use(ngs),
+        _ => BTreeMap::new(),
+    };
+    let before = calls.get();
+    let (subnets, groups, early_tables, cluster_admin_entries, template_versions) = tokio::join!(
         describe_subnets(clients, &subnet_ids, &calls),
         describe_security_groups(clients, &group_ids, &calls),
         describe_route_tables(clients, &early_vpcs, &calls),
+        associated_policies(clients, name, admin_principals, &calls),
+        describe_template_versions(clients, &templates, &calls),
     );
     let subnets = subnets?;
     let mut groups = groups?;
     let mut tables = early_tables?;
+    let cluster_admin_entries = cluster_admin_entries?;
+    let template_versions = template_versions?;
+    if calls.get() > before {
+        rounds += 1;
+    }
+    if let Fact::Known(ngs) = &mut nodegroups {
+        for lt in ngs.iter_mut().filter_map(|ng| ng.launch_template.as_mut()) {
+            lt.in_use = if settings.enabled(IMDS_RULE) {
+                resolve_template(lt, &template_versions)
+            } else {
+                not_collected(IMDS_RULE)
+            };
+        }
+    }
 
     // Round 4, only when needed.
     let subnet_vpcs: BTreeSet<String> = match &subnets {
@@ -254,7 +384,7 @@ pub async fn collect(
 
     let (account, region) = convert::account_and_region(&cluster.arn);
     let stats = CollectStats {
-        calls: calls.0.load(Ordering::Relaxed),
+        calls: calls.get(),
         rounds,
     };
     debug!(cluster = %name, aws_calls = stats.calls, rounds = stats.rounds, "collected cluster snapshot");
@@ -267,6 +397,9 @@ pub async fn collect(
             security_groups,
             nodegroups,
             instances,
+            addons,
+            cluster_admin_entries,
+            version_support,
         },
         stats,
     ))
@@ -558,13 +691,332 @@ async fn describe_security_group_rules(
     Ok(Some(out))
 }
 
-fn unreadable_or_fatal<T, E, R>(
+fn is_not_found<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.code() == Some("ResourceNotFoundException")
+}
+
+/// Add-on names (paginated). Needed only by the network-policy rule.
+async fn list_addons(
+    clients: &Clients,
+    name: &str,
+    settings: &Settings,
+    calls: &Counter,
+) -> Result<Fact<Vec<String>>, CollectError> {
+    if !settings.enabled(NETWORK_POLICY_RULE) {
+        return Ok(not_collected(NETWORK_POLICY_RULE));
+    }
+    let mut pages = clients
+        .eks
+        .list_addons()
+        .cluster_name(name)
+        .into_paginator()
+        .send();
+    let mut names = Vec::new();
+    while let Some(page) = pages.next().await {
+        calls.add();
+        match page {
+            Ok(p) => names.extend(p.addons().iter().cloned()),
+            // The cluster vanished between calls: DescribeCluster reports that.
+            Err(e) if is_not_found(&e) => return Ok(Fact::Known(vec![])),
+            Err(e) => return unreadable_or_fatal("ListAddons", e),
+        }
+    }
+    Ok(Fact::Known(names))
+}
+
+/// One add-on's `configurationValues`; `None` when the add-on was deleted since it was listed.
+async fn describe_addon(
+    clients: &Clients,
+    cluster: &str,
+    addon: &str,
+    calls: &Counter,
+) -> Result<Option<Fact<Option<String>>>, CollectError> {
+    calls.add();
+    match clients
+        .eks
+        .describe_addon()
+        .cluster_name(cluster)
+        .addon_name(addon)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(Fact::Known(
+            out.addon()
+                .and_then(|a| a.configuration_values())
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string),
+        ))),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => unreadable_or_fatal("DescribeAddon", e).map(Some),
+    }
+}
+
+/// Principals whose access entry has `AmazonEKSClusterAdminPolicy` associated (the API filters by policy,
+/// so entries that grant less cost no call). In `CONFIG_MAP` mode there are no access entries at all.
+async fn list_admin_entries(
+    clients: &Clients,
+    name: &str,
+    mode: &Fact<String>,
+    settings: &Settings,
+    calls: &Counter,
+) -> Result<Fact<Vec<String>>, CollectError> {
+    if !settings.enabled(ADMIN_ENTRY_RULE) {
+        return Ok(not_collected(ADMIN_ENTRY_RULE));
+    }
+    if mode.known().is_some_and(|m| m == "CONFIG_MAP") {
+        return Ok(Fact::Known(vec![]));
+    }
+    let mut pages = clients
+        .eks
+        .list_access_entries()
+        .cluster_name(name)
+        .associated_policy_arn(rules::CLUSTER_ADMIN_POLICY)
+        .into_paginator()
+        .send();
+    let mut principals = Vec::new();
+    while let Some(page) = pages.next().await {
+        calls.add();
+        match page {
+            Ok(p) => principals.extend(p.access_entries().iter().cloned()),
+            Err(e) if is_not_found(&e) => return Ok(Fact::Known(vec![])),
+            // The authentication mode does not allow access entries (read while the mode was unknown).
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_invalid_request_exception()) =>
+            {
+                let message = e.message().unwrap_or_default().to_string();
+                return Ok(Fact::unknown("InvalidRequestException", message));
+            }
+            Err(e) => return unreadable_or_fatal("ListAccessEntries", e),
+        }
+    }
+    Ok(Fact::Known(principals))
+}
+
+/// Every policy association of each principal, so the rule sees the scope of its admin policy.
+async fn associated_policies(
+    clients: &Clients,
+    cluster: &str,
+    principals: Fact<Vec<String>>,
+    calls: &Counter,
+) -> Result<Fact<Vec<AccessEntry>>, CollectError> {
+    let principals = match principals {
+        Fact::Known(p) => p,
+        Fact::Unknown(u) => return Ok(Fact::Unknown(u)),
+    };
+    let results: Vec<Result<Option<AccessEntry>, CollectError>> = stream::iter(principals)
+        .map(|principal| async move {
+            let mut pages = clients
+                .eks
+                .list_associated_access_policies()
+                .cluster_name(cluster)
+                .principal_arn(&principal)
+                .into_paginator()
+                .send();
+            let mut policies = Vec::new();
+            while let Some(page) = pages.next().await {
+                calls.add();
+                match page {
+                    Ok(p) => policies.extend(
+                        p.associated_access_policies()
+                            .iter()
+                            .filter_map(convert::access_policy),
+                    ),
+                    // The entry was deleted since it was listed.
+                    Err(e) if is_not_found(&e) => return Ok(None),
+                    Err(e) => {
+                        let policies = unreadable_or_fatal("ListAssociatedAccessPolicies", e)?;
+                        return Ok(Some(AccessEntry {
+                            principal_arn: principal,
+                            policies,
+                        }));
+                    }
+                }
+            }
+            Ok(Some(AccessEntry {
+                principal_arn: principal,
+                policies: Fact::Known(policies),
+            }))
+        })
+        .buffered(NODEGROUP_FAN_OUT)
+        .collect()
+        .await;
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(Fact::Known(out))
+}
+
+/// EKS's support status of one Kubernetes version (with `includeAll`, so unsupported ones are listed too).
+async fn describe_version(
+    clients: &Clients,
+    version: Option<&str>,
+    settings: &Settings,
+    calls: &Counter,
+) -> Result<Fact<Option<VersionSupport>>, CollectError> {
+    if !settings.enabled(VERSION_RULE) {
+        return Ok(not_collected(VERSION_RULE));
+    }
+    let Some(version) = version else {
+        return Ok(Fact::unknown(
+            "NotReturned",
+            "DescribeCluster answered without the Kubernetes version",
+        ));
+    };
+    let mut pages = clients
+        .eks
+        .describe_cluster_versions()
+        .cluster_versions(version)
+        .include_all(true)
+        .into_paginator()
+        .send();
+    let mut found = None;
+    while let Some(page) = pages.next().await {
+        calls.add();
+        match page {
+            Ok(p) => {
+                found = found.or_else(|| {
+                    p.cluster_versions()
+                        .iter()
+                        .filter(|v| v.cluster_version() == Some(version))
+                        .find_map(convert::version_support)
+                })
+            }
+            Err(e) => return unreadable_or_fatal("DescribeClusterVersions", e),
+        }
+    }
+    Ok(Fact::Known(found))
+}
+
+/// A launch template as nodegroups name it: by id when EKS reports one, else by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TemplateKey {
+    Id(String),
+    Name(String),
+}
+
+impl std::fmt::Display for TemplateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateKey::Id(id) => f.write_str(id),
+            TemplateKey::Name(name) => write!(f, "named {name}"),
+        }
+    }
+}
+
+fn template_key(lt: &LaunchTemplateRef) -> Option<TemplateKey> {
+    match (&lt.id, &lt.name) {
+        (Some(id), _) => Some(TemplateKey::Id(id.clone())),
+        (None, Some(name)) => Some(TemplateKey::Name(name.clone())),
+        (None, None) => None,
+    }
+}
+
+/// The version a reference means: absent is the template's default.
+fn wanted_version(lt: &LaunchTemplateRef) -> String {
+    lt.version.clone().unwrap_or_else(|| "$Default".into())
+}
+
+/// Each distinct template the nodegroups use, with the versions asked of it.
+fn templates_in_use(ngs: &[Nodegroup]) -> BTreeMap<TemplateKey, BTreeSet<String>> {
+    let mut out: BTreeMap<TemplateKey, BTreeSet<String>> = BTreeMap::new();
+    for lt in ngs.iter().filter_map(|ng| ng.launch_template.as_ref()) {
+        if let Some(key) = template_key(lt) {
+            out.entry(key).or_default().insert(wanted_version(lt));
+        }
+    }
+    out
+}
+
+/// The versions read of one template, each with whether it is the template's default.
+type TemplateRead = Fact<Vec<(bool, LaunchTemplateVersion)>>;
+type TemplateVersions = BTreeMap<TemplateKey, TemplateRead>;
+
+/// One `DescribeLaunchTemplateVersions` per template, for exactly the versions in use (aliases included).
+async fn describe_template_versions(
+    clients: &Clients,
+    templates: &BTreeMap<TemplateKey, BTreeSet<String>>,
+    calls: &Counter,
+) -> Result<TemplateVersions, CollectError> {
+    let results: Vec<(TemplateKey, Result<TemplateRead, CollectError>)> = stream::iter(templates)
+        .map(|(key, versions)| async move {
+            let req = clients
+                .ec2
+                .describe_launch_template_versions()
+                .set_versions(Some(versions.iter().cloned().collect()));
+            let req = match key {
+                TemplateKey::Id(id) => req.launch_template_id(id),
+                TemplateKey::Name(name) => req.launch_template_name(name),
+            };
+            let mut pages = req.into_paginator().send();
+            let mut out = Vec::new();
+            while let Some(page) = pages.next().await {
+                calls.add();
+                match page {
+                    Ok(p) => out.extend(p.launch_template_versions().iter().filter_map(|v| {
+                        convert::launch_template_version(v)
+                            .map(|lv| (v.default_version().unwrap_or(false), lv))
+                    })),
+                    // A template or version that is gone or malformed: unknown for its nodegroups.
+                    Err(e)
+                        if e.code()
+                            .is_some_and(|c| c.starts_with("InvalidLaunchTemplate")) =>
+                    {
+                        let code = e.code().unwrap_or_default().to_string();
+                        let message = e.message().unwrap_or_default().to_string();
+                        return (key.clone(), Ok(Fact::unknown(code, message)));
+                    }
+                    Err(e) => {
+                        return (
+                            key.clone(),
+                            unreadable_or_fatal("DescribeLaunchTemplateVersions", e),
+                        )
+                    }
+                }
+            }
+            (key.clone(), Ok(Fact::Known(out)))
+        })
+        .buffer_unordered(NODEGROUP_FAN_OUT)
+        .collect()
+        .await;
+    let mut out = BTreeMap::new();
+    for (key, r) in results {
+        out.insert(key, r?);
+    }
+    Ok(out)
+}
+
+fn resolve_template(
+    lt: &LaunchTemplateRef,
+    read: &TemplateVersions,
+) -> Fact<LaunchTemplateVersion> {
+    let Some(key) = template_key(lt) else {
+        return Fact::unknown(
+            "NotReturned",
+            "DescribeNodegroup named a launch template without id or name",
+        );
+    };
+    let wanted = wanted_version(lt);
+    match read.get(&key) {
+        Some(Fact::Known(versions)) => match convert::pick_version(&wanted, versions) {
+            Some(v) => Fact::Known(v.clone()),
+            None => Fact::unknown(
+                "NotReturned",
+                format!("version {wanted} of launch template {key} was not returned"),
+            ),
+        },
+        Some(Fact::Unknown(u)) => Fact::Unknown(u.clone()),
+        None => Fact::unknown("NotCollected", "the launch template was not read"),
+    }
+}
+
+fn unreadable_or_fatal<T, E>(
     op: &'static str,
-    e: SdkError<E, R>,
+    e: SdkError<E, HttpResponse>,
 ) -> Result<Fact<T>, CollectError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     match classify(op, e) {
         Failure::Unreadable(u) => Ok(Fact::Unknown(u)),
@@ -581,4 +1033,58 @@ where
         .into_iter()
         .fold(Filter::builder().name(name), |b, v| b.values(v.as_ref()))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skippable_reads_name_real_rules() {
+        for id in [
+            NETWORK_POLICY_RULE,
+            ADMIN_ENTRY_RULE,
+            VERSION_RULE,
+            IMDS_RULE,
+        ] {
+            assert!(rules::find(id).is_some(), "{id} is not in the catalog");
+        }
+    }
+
+    fn ng(name: &str, lt: Option<(&str, Option<&str>)>) -> Nodegroup {
+        Nodegroup {
+            name: name.into(),
+            status: "ACTIVE".into(),
+            subnet_ids: vec![],
+            remote_access: None,
+            remote_access_security_group: None,
+            launch_template: lt.map(|(id, version)| LaunchTemplateRef {
+                id: Some(id.into()),
+                name: None,
+                version: version.map(str::to_string),
+                in_use: Fact::unknown("NotCollected", ""),
+            }),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn one_read_per_template_with_every_version_in_use() {
+        let ngs = [
+            ng("a", Some(("lt-1", Some("3")))),
+            ng("b", Some(("lt-1", None))),
+            ng("c", Some(("lt-2", Some("$Latest")))),
+            ng("d", None),
+        ];
+        let got = templates_in_use(&ngs);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[&TemplateKey::Id("lt-1".into())],
+            ["$Default".to_string(), "3".to_string()].into()
+        );
+        assert_eq!(
+            got[&TemplateKey::Id("lt-2".into())],
+            ["$Latest".to_string()].into()
+        );
+    }
 }

@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
             "CIS EKS 5.4.2",
         ],
         remediable: true,
+        fix_permission: Some("eks:UpdateClusterConfig"),
     },
     check: evaluate,
 };

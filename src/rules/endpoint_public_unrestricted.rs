@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
             "Security Hub EKS.1",
         ],
         remediable: true,
+        fix_permission: Some("eks:UpdateClusterConfig"),
     },
     check: evaluate,
 };

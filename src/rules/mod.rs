@@ -7,14 +7,25 @@ use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod access_entry_broad_admin;
+mod auth_configmap_only;
+mod control_plane_logging_incomplete;
+mod deletion_protection_off;
 mod endpoint_private_disabled;
 mod endpoint_public_unrestricted;
+mod network_policy_not_enforced;
 mod nodegroup_ssh_open;
+mod nodes_imdsv1;
 mod nodes_in_public_subnet;
 mod nodes_public_ip;
+mod secrets_not_encrypted;
 mod sg_open_ingress;
 mod subnets_single_az;
+mod version_unsupported;
 mod vpc_no_private_subnet;
+
+pub use access_entry_broad_admin::CLUSTER_ADMIN_POLICY;
+pub use network_policy_not_enforced::{declared_engine, engine_addon, NETWORK_POLICY_TAG, VPC_CNI};
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -29,6 +40,14 @@ pub static ALL: &[Rule] = &[
     nodes_public_ip::RULE,
     sg_open_ingress::RULE,
     nodegroup_ssh_open::RULE,
+    network_policy_not_enforced::RULE,
+    auth_configmap_only::RULE,
+    access_entry_broad_admin::RULE,
+    secrets_not_encrypted::RULE,
+    control_plane_logging_incomplete::RULE,
+    version_unsupported::RULE,
+    nodes_imdsv1::RULE,
+    deletion_protection_off::RULE,
 ];
 
 /// Looks a rule up by id.
@@ -109,6 +128,7 @@ pub enum ResourceType {
     SecurityGroup,
     Nodegroup,
     Instance,
+    AccessEntry,
 }
 
 impl ResourceType {
@@ -119,6 +139,7 @@ impl ResourceType {
             ResourceType::SecurityGroup => "security-group",
             ResourceType::Nodegroup => "nodegroup",
             ResourceType::Instance => "instance",
+            ResourceType::AccessEntry => "access-entry",
         }
     }
 }
@@ -135,6 +156,8 @@ pub struct RuleMeta {
     pub references: &'static [&'static str],
     /// Whether an automatic fix exists (opt-in).
     pub remediable: bool,
+    /// The IAM action the automatic fix calls (the remediator's role needs it); `None` without a fix.
+    pub fix_permission: Option<&'static str>,
 }
 
 /// One rule: metadata and a pure check.
@@ -284,7 +307,8 @@ mod tests {
                 r.meta
                     .id
                     .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '-'),
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && r.meta.id.starts_with(|c: char| c.is_ascii_lowercase()),
                 "{} is not kebab-case",
                 r.meta.id
             );
@@ -310,6 +334,28 @@ mod tests {
             assert!(!m.resolution.is_empty(), "{}: resolution", m.id);
             assert!(!m.references.is_empty(), "{}: references", m.id);
             assert!(
+                m.references
+                    .iter()
+                    .any(|u| u.starts_with("https://docs.aws.amazon.com/eks/")),
+                "{}: an EKS documentation page",
+                m.id
+            );
+            assert_eq!(
+                m.remediable,
+                m.fix_permission.is_some(),
+                "{}: a fix names its IAM action, and only a fix does",
+                m.id
+            );
+            if let Some(p) = m.fix_permission {
+                let (service, action) = p.split_once(':').unwrap_or_default();
+                assert!(
+                    matches!(service, "eks" | "ec2")
+                        && action.starts_with(|c: char| c.is_ascii_uppercase()),
+                    "{}: {p} is not an IAM action",
+                    m.id
+                );
+            }
+            assert!(
                 m.references.iter().all(|u| u.starts_with("https://")
                     || u.starts_with("CIS ")
                     || u.starts_with("Security Hub ")),
@@ -317,6 +363,11 @@ mod tests {
                 m.id
             );
         }
+    }
+
+    #[test]
+    fn catalog_is_complete() {
+        assert_eq!(ALL.len(), 16);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub const RULE: Rule = Rule {
             "Security Hub EC2.13",
         ],
         remediable: false,
+        fix_permission: None,
     },
     check: evaluate,
 };

@@ -25,6 +25,7 @@ pub const RULE: Rule = Rule {
             "CIS EKS 5.4.3",
         ],
         remediable: false,
+        fix_permission: None,
     },
     check: evaluate,
 };
@@ -214,6 +215,7 @@ mod tests {
             public_ip: None,
             security_group_ids: vec![],
             nodegroup: None,
+            metadata_options: Fact::Known(testkit::imdsv2_only()),
         });
         assert_eq!(
             statuses(&s),

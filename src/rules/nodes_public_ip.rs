@@ -25,6 +25,7 @@ pub const RULE: Rule = Rule {
             "Security Hub EC2.15",
         ],
         remediable: true,
+        fix_permission: Some("ec2:ModifySubnetAttribute"),
     },
     check: evaluate,
 };

@@ -24,6 +24,7 @@ pub const RULE: Rule = Rule {
             "Security Hub EC2.19",
         ],
         remediable: true,
+        fix_permission: Some("ec2:RevokeSecurityGroupIngress"),
     },
     check: evaluate,
 };

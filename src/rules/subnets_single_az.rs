@@ -19,6 +19,7 @@ pub const RULE: Rule = Rule {
             "https://docs.aws.amazon.com/eks/latest/userguide/creating-a-vpc.html",
         ],
         remediable: false,
+        fix_permission: None,
     },
     check: evaluate,
 };

@@ -73,10 +73,10 @@ pub fn baseline() -> ClusterSnapshot {
                 types: vec!["api".into(), "audit".into(), "authenticator".into()],
                 enabled: true,
             }]),
-            encryption: vec![EncryptionConfig {
+            encryption: Fact::Known(vec![EncryptionConfig {
                 resources: vec!["secrets".into()],
                 key_arn: Some("arn:aws:kms:eu-west-1:111122223333:key/k".into()),
-            }],
+            }]),
             authentication_mode: Fact::Known("API_AND_CONFIG_MAP".into()),
             deletion_protection: Fact::Known(true),
             tags: BTreeMap::new(),
@@ -123,7 +123,34 @@ pub fn baseline() -> ClusterSnapshot {
             public_ip: None,
             security_group_ids: vec![CLUSTER_SG.into(), NODE_SG.into()],
             nodegroup: Some("general".into()),
+            metadata_options: Fact::Known(imdsv2_only()),
         }]),
+        addons: Fact::Known(vec![
+            Addon {
+                name: "vpc-cni".into(),
+                configuration_values: Fact::Known(Some(r#"{"enableNetworkPolicy":"true"}"#.into())),
+            },
+            Addon {
+                name: "coredns".into(),
+                configuration_values: Fact::unknown("NotCollected", "not read"),
+            },
+        ]),
+        cluster_admin_entries: Fact::Known(vec![]),
+        version_support: Fact::Known(Some(VersionSupport {
+            version: "1.31".into(),
+            status: "STANDARD_SUPPORT".into(),
+            end_of_standard_support: Some("2025-11-26".into()),
+            end_of_extended_support: Some("2026-11-26".into()),
+        })),
+    }
+}
+
+/// Metadata options that pass: IMDSv2 only, hop limit 1.
+pub fn imdsv2_only() -> MetadataOptions {
+    MetadataOptions {
+        http_tokens: Some("required".into()),
+        http_put_response_hop_limit: Some(1),
+        http_endpoint: Some("enabled".into()),
     }
 }
 

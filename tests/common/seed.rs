@@ -3,10 +3,15 @@
 #![allow(dead_code)]
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag,
+    AttributeBooleanValue, Filter, HttpTokensState, InstanceMetadataOptionsRequest, IpPermission,
+    IpRange, Ipv6Range, LaunchTemplateHttpTokensState,
+    LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData, ResourceType, Tag,
     TagSpecification, UserIdGroupPair,
 };
-use aws_sdk_eks::types::{RemoteAccessConfig, VpcConfigRequest};
+use aws_sdk_eks::types::{
+    EncryptionConfig, LaunchTemplateSpecification, LogSetup, LogType, Logging, Provider,
+    RemoteAccessConfig, VpcConfigRequest,
+};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -221,7 +226,32 @@ pub struct ClusterSpec<'a> {
     pub tags: &'a [(&'a str, &'a str)],
 }
 
+/// What a cluster may set beyond its network at creation (moto cannot associate encryption later).
+#[derive(Default)]
+pub struct ClusterExtras<'a> {
+    /// Control-plane log types to enable.
+    pub logging: &'a [&'a str],
+    /// A KMS key ARN to envelope-encrypt Secrets with.
+    pub secrets_key: Option<&'a str>,
+}
+
+/// Logging api, audit, authenticator and Secrets encryption: what the catalog's defaults ask for.
+pub const HARDENED: ClusterExtras<'static> = ClusterExtras {
+    logging: &["api", "audit", "authenticator"],
+    secrets_key: Some(
+        "arn:aws:kms:us-east-1:123456789012:key/0e6c9b4a-1111-2222-3333-444455556666",
+    ),
+};
+
 pub async fn cluster(eks: &aws_sdk_eks::Client, spec: ClusterSpec<'_>) -> Result<String, Error> {
+    cluster_with(eks, spec, ClusterExtras::default()).await
+}
+
+pub async fn cluster_with(
+    eks: &aws_sdk_eks::Client,
+    spec: ClusterSpec<'_>,
+    extras: ClusterExtras<'_>,
+) -> Result<String, Error> {
     let mut vpc = VpcConfigRequest::builder()
         .set_subnet_ids(Some(spec.subnets))
         .set_security_group_ids(Some(spec.security_groups))
@@ -237,6 +267,27 @@ pub async fn cluster(eks: &aws_sdk_eks::Client, spec: ClusterSpec<'_>) -> Result
         .resources_vpc_config(vpc.build());
     for (k, v) in spec.tags {
         req = req.tags(*k, *v);
+    }
+    if !extras.logging.is_empty() {
+        let setup = extras
+            .logging
+            .iter()
+            .fold(LogSetup::builder().enabled(true), |b, t| {
+                b.types(LogType::from(*t))
+            })
+            .build();
+        req = req.logging(Logging::builder().cluster_logging(setup).build());
+    }
+    if let Some(key) = extras.secrets_key {
+        // `resources` is deprecated (EKS encrypts all API data with its own keys) but still how a
+        // customer key is assigned to Secrets, which is what the secrets rule reads back.
+        #[allow(deprecated)]
+        let secrets = EncryptionConfig::builder().resources("secrets");
+        req = req.encryption_config(
+            secrets
+                .provider(Provider::builder().key_arn(key).build())
+                .build(),
+        );
     }
     let out = req.send().await?;
     Ok(out
@@ -282,6 +333,88 @@ pub async fn nodegroup(
     Ok(())
 }
 
+/// A managed nodegroup launched from a launch template (`version` None: the template's default).
+/// moto still invents SSH remote access for it (see DESIGN.md, moto quirks).
+pub async fn nodegroup_from_template(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+    subnets: &[&str],
+    template_id: &str,
+    version: Option<&str>,
+) -> Result<(), Error> {
+    eks.create_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(name)
+        .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
+        .node_role("arn:aws:iam::123456789012:role/eks-node")
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .id(template_id)
+                .set_version(version.map(str::to_string))
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// A launch template whose only setting is the metadata options (`None`: it sets none). Returns its id.
+pub async fn launch_template(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    imds: Option<(&str, i32)>,
+) -> Result<String, Error> {
+    let mut data = RequestLaunchTemplateData::builder().image_id("ami-12c6146b");
+    if let Some((tokens, hops)) = imds {
+        data = data.metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::from(tokens))
+                .http_put_response_hop_limit(hops)
+                .build(),
+        );
+    }
+    let out = ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(data.build())
+        .send()
+        .await?;
+    Ok(out
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .ok_or("no launch template id")?
+        .to_string())
+}
+
+/// A new version of a template with other metadata options. Returns its number.
+pub async fn launch_template_version(
+    ec2: &aws_sdk_ec2::Client,
+    template_id: &str,
+    imds: (&str, i32),
+) -> Result<i64, Error> {
+    let out = ec2
+        .create_launch_template_version()
+        .launch_template_id(template_id)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .metadata_options(
+                    LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                        .http_tokens(LaunchTemplateHttpTokensState::from(imds.0))
+                        .http_put_response_hop_limit(imds.1)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(out
+        .launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or("no version number")?)
+}
+
 /// A node instance tagged the way EKS tags managed nodes. Returns the instance id.
 pub async fn node(
     ec2: &aws_sdk_ec2::Client,
@@ -289,6 +422,19 @@ pub async fn node(
     nodegroup: Option<&str>,
     subnet: &str,
     groups: &[&str],
+) -> Result<String, Error> {
+    node_with(ec2, cluster, nodegroup, subnet, groups, None).await
+}
+
+/// A node instance with explicit metadata options (HttpTokens, hop limit); moto's default is
+/// `optional` with hop limit 1.
+pub async fn node_with(
+    ec2: &aws_sdk_ec2::Client,
+    cluster: &str,
+    nodegroup: Option<&str>,
+    subnet: &str,
+    groups: &[&str],
+    imds: Option<(&str, i32)>,
 ) -> Result<String, Error> {
     let mut tags = TagSpecification::builder()
         .resource_type(ResourceType::Instance)
@@ -316,6 +462,12 @@ pub async fn node(
         .subnet_id(subnet)
         .set_security_group_ids(Some(groups.iter().map(|g| g.to_string()).collect()))
         .tag_specifications(tags.build())
+        .set_metadata_options(imds.map(|(tokens, hops)| {
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(HttpTokensState::from(tokens))
+                .http_put_response_hop_limit(hops)
+                .build()
+        }))
         .send()
         .await?;
     Ok(out
@@ -326,7 +478,9 @@ pub async fn node(
         .to_string())
 }
 
-/// The demo's account: `insecure` breaks every rule of the seed document once; `compliant` breaks none.
+/// The demo's account: `insecure` breaks every rule of the seed document once, and logging, Secrets
+/// encryption and IMDSv2 too; `compliant` breaks none (it declares a network policy engine by tag, since
+/// moto has no add-ons).
 pub struct Demo {
     pub network: Network,
     pub open_ssh_sg: String,
@@ -408,8 +562,9 @@ pub async fn demo_account(
     )
     .await?;
 
-    // Private subnets in two AZs, endpoint restricted and private access on, SSH only from a bastion.
-    cluster(
+    // Private subnets in two AZs, endpoint restricted and private access on, SSH only from a bastion,
+    // audit logs on, Secrets encrypted, nodes on IMDSv2 with hop limit 1.
+    cluster_with(
         eks,
         ClusterSpec {
             name: "compliant",
@@ -418,12 +573,17 @@ pub async fn demo_account(
             public: true,
             private: true,
             public_cidrs: &["203.0.113.0/24"],
-            tags: &[("team", "platform")],
+            tags: &[
+                ("team", "platform"),
+                ("eks-warden:network-policy", "calico"),
+            ],
         },
+        HARDENED,
     )
     .await?;
-    node(ec2, "compliant", None, &net.private[0], &[&node_sg]).await?;
-    node(ec2, "compliant", None, &net.private[1], &[&node_sg]).await?;
+    let v2 = Some(("required", 1));
+    node_with(ec2, "compliant", None, &net.private[0], &[&node_sg], v2).await?;
+    node_with(ec2, "compliant", None, &net.private[1], &[&node_sg], v2).await?;
     Ok(Demo {
         network: net,
         open_ssh_sg,
