@@ -26,10 +26,10 @@ pub enum Command {
         #[arg(value_name = "FILE|-")]
         file: String,
     },
-    /// List the rule catalog.
+    /// List the rule catalog (markdown: the text of docs/rules.md).
     Rules {
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+        format: RulesFormat,
     },
 }
 
@@ -52,12 +52,30 @@ pub struct ScanArgs {
     /// Rule id not to evaluate (repeatable; overrides EKS_WARDEN_DISABLED_RULES).
     #[arg(long = "disable-rule", value_name = "RULE_ID")]
     pub disabled_rules: Vec<String>,
+    /// Control-plane log type that must be enabled (repeatable; overrides EKS_WARDEN_REQUIRED_LOG_TYPES).
+    #[arg(long = "required-log-type", value_name = "TYPE")]
+    pub required_log_types: Vec<String>,
+    /// IAM principal ARN allowed cluster-admin, `*` wildcards (repeatable; overrides
+    /// EKS_WARDEN_ALLOWED_ADMIN_PRINCIPALS).
+    #[arg(long = "allowed-admin-principal", value_name = "ARN")]
+    pub allowed_admin_principals: Vec<String>,
+    /// Add-on name that counts as a network policy engine (repeatable; adds to the built-in names and
+    /// EKS_WARDEN_NETWORK_POLICY_ADDONS).
+    #[arg(long = "network-policy-addon", value_name = "NAME")]
+    pub network_policy_addons: Vec<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RulesFormat {
+    Table,
+    Json,
+    Markdown,
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
@@ -123,6 +141,31 @@ pub fn settings_for(args: &ScanArgs) -> Result<Settings, CliError> {
             .flat_map(|v| settings::split_list(v));
         s.disabled_rules = settings::parse_rule_ids("--disable-rule", items)?;
     }
+    let items = |flag: &[String]| {
+        flag.iter()
+            .flat_map(|v| settings::split_list(v))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    if !args.required_log_types.is_empty() {
+        let types = items(&args.required_log_types);
+        s.required_log_types =
+            settings::parse_log_types("--required-log-type", types.iter().map(String::as_str))?;
+    }
+    if !args.allowed_admin_principals.is_empty() {
+        let arns = items(&args.allowed_admin_principals);
+        s.allowed_admin_principals = settings::parse_principals(
+            "--allowed-admin-principal",
+            arns.iter().map(String::as_str),
+        )?;
+    }
+    if !args.network_policy_addons.is_empty() {
+        let names = items(&args.network_policy_addons);
+        s.network_policy_addons.extend(settings::parse_addon_names(
+            "--network-policy-addon",
+            names.iter().map(String::as_str),
+        )?);
+    }
     Ok(s)
 }
 
@@ -130,8 +173,9 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Rules { format } => {
             match format {
-                Format::Json => println!("{}", crate::report::rules_json()),
-                Format::Table => print!("{}", crate::report::rules_table()),
+                RulesFormat::Json => println!("{}", crate::report::rules_json()),
+                RulesFormat::Table => print!("{}", crate::report::rules_table()),
+                RulesFormat::Markdown => print!("{}", crate::report::rules_markdown()),
             }
             Ok(EXIT_OK)
         }

@@ -154,3 +154,64 @@ pub fn rules_table() -> String {
     }
     out
 }
+
+/// The catalog as Markdown: `docs/rules.md` is exactly this output (a test keeps them in sync).
+pub fn rules_markdown() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut out = String::new();
+    let _ = writeln!(out, "# Rule catalog\n");
+    let _ = writeln!(
+        out,
+        "Generated from the rule registry (`src/rules/`) by `eks-warden rules --format markdown`; do not edit \
+         by hand. Regenerate with\n`cargo run --bin eks-warden -- rules --format markdown > docs/rules.md`.\n"
+    );
+    let _ = writeln!(
+        out,
+        "Every rule gives a verdict per resource: `PASS`, `FAIL`, `UNKNOWN` (the data could not be read; the \
+         reason is in the message) or `EXEMPT` (the cluster, or for security groups the group, carries the tag \
+         `{}` listing the rule id or `*`). An automatic fix runs only when opted in; its IAM action is what the \
+         remediating role needs.\n",
+        rules::EXEMPT_TAG
+    );
+    let _ = writeln!(out, "| id | severity | title | automatic fix |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for r in rules::ALL {
+        let m = &r.meta;
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {} | {} | {} |",
+            m.id,
+            m.id,
+            m.severity,
+            cell(m.title),
+            match m.fix_permission {
+                Some(p) => format!("yes (`{p}`)"),
+                None => "—".to_string(),
+            }
+        );
+    }
+    for r in rules::ALL {
+        let m = &r.meta;
+        let _ = writeln!(out, "\n## {}\n", m.id);
+        let _ = writeln!(out, "**{}** · severity **{}**\n", m.title, m.severity);
+        let _ = writeln!(out, "**What it checks.** {}\n", m.description);
+        let _ = writeln!(out, "**Resolution.** {}\n", m.resolution);
+        let _ = writeln!(
+            out,
+            "**Automatic fix.** {}\n",
+            match m.fix_permission {
+                Some(p) => format!("Yes, opt-in; it needs the IAM permission `{p}`."),
+                None => "None; a person makes the change.".to_string(),
+            }
+        );
+        let _ = writeln!(out, "**References.**\n");
+        for reference in m.references {
+            if reference.starts_with("https://") {
+                let _ = writeln!(out, "- <{reference}>");
+            } else {
+                let _ = writeln!(out, "- {reference}");
+            }
+        }
+    }
+    out
+}

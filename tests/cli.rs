@@ -177,10 +177,68 @@ fn rules_json_lists_the_catalog() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     let v: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.len(), 16);
     assert_eq!(v.len(), eks_warden::rules::ALL.len());
     for r in &v {
-        for key in ["id", "severity", "title", "remediable"] {
+        for key in [
+            "id",
+            "severity",
+            "title",
+            "description",
+            "resolution",
+            "references",
+            "remediable",
+            "fix_permission",
+        ] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
+    }
+    let imds = v.iter().find(|r| r["id"] == "nodes-imdsv1").unwrap();
+    assert_eq!(imds["fix_permission"], "ec2:ModifyInstanceMetadataOptions");
+}
+
+#[test]
+fn docs_rules_md_is_generated_from_the_registry() {
+    let o = Command::new(env!("CARGO_BIN_EXE_eks-warden"))
+        .args(["rules", "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let generated = String::from_utf8(o.stdout).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/rules.md is out of date with the rule registry; regenerate it with\n  \
+         cargo run --bin eks-warden -- rules --format markdown > docs/rules.md"
+    );
+    for rule in eks_warden::rules::ALL {
+        assert!(generated.contains(&format!("\n## {}\n", rule.meta.id)));
+    }
+}
+
+#[test]
+fn bad_catalog_settings_name_the_variable_or_flag() {
+    for (var, value) in [
+        ("EKS_WARDEN_REQUIRED_LOG_TYPES", "api,kubelet"),
+        ("EKS_WARDEN_ALLOWED_ADMIN_PRINCIPALS", "root"),
+        ("EKS_WARDEN_NETWORK_POLICY_ADDONS", "calico!"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_eks-warden"))
+            .args(["scan", "--region", "sa-east-1"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{var}");
+        assert!(stderr_line(&o).contains(var), "{var}");
+    }
+    for (flag, value) in [
+        ("--required-log-type", "kubelet"),
+        ("--allowed-admin-principal", "arn:aws:s3:::bucket"),
+        ("--network-policy-addon", "bad!"),
+    ] {
+        let o = common::run_cli("sa-east-1", &["scan", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        assert!(stderr_line(&o).contains(flag), "{flag}");
     }
 }
