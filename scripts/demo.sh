@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, locally and without an AWS account (run through scripts/with-emulator.sh):
-# a CloudTrail event in → findings and the SNS message out; then a scan of the whole emulated region.
+# a CloudTrail event in → findings and the SNS message out; a scan of the whole emulated region;
+# then one fix in dry-run and one applied, with the before and after.
 set -uo pipefail
 bin="$1"
 "$bin/examples/demo" "$bin" || exit 2
@@ -9,4 +10,23 @@ echo "\$ eks-warden scan --region $AWS_REGION"
 "$bin/eks-warden" scan
 code=$?
 echo "(exit $code: 0 clean, 1 violations, 2 error)"
-[ "$code" -le 1 ]
+[ "$code" -le 1 ] || exit 2
+
+summary() { python3 -c 'import json,sys; r=json.load(sys.stdin); c=r["clusters"][0]; f=[x for x in c["results"] if x["status"]=="FAIL" and x["rule_id"]==sys.argv[1]]; print("  %s: %d failing (%s)" % (sys.argv[1], len(f), ", ".join(x["resource_type"]+" "+x["resource_id"] for x in f) or "none"))' "$1"; }
+
+echo
+echo "# Remediation, dry-run: the exact calls, none made"
+echo "\$ eks-warden scan --cluster insecure --fix --dry-run --fix-rule sg-open-ingress"
+"$bin/eks-warden" scan --cluster insecure --fix --dry-run --fix-rule sg-open-ingress | sed -n '/remediation:/,/^$/p'
+echo "after the dry run:"
+"$bin/eks-warden" scan --cluster insecure --format json | summary sg-open-ingress
+
+echo
+echo "# Remediation, applied: nodegroup subnets stop handing out public IPs"
+echo "before:"
+"$bin/eks-warden" scan --cluster insecure --format json | summary nodes-public-ip
+echo "\$ eks-warden scan --cluster insecure --fix --fix-rule nodes-public-ip"
+"$bin/eks-warden" scan --cluster insecure --fix --fix-rule nodes-public-ip | sed -n '/remediation:/,/^$/p'
+echo "after (the running node keeps its address until it is replaced; that is a person's call):"
+"$bin/eks-warden" scan --cluster insecure --format json | summary nodes-public-ip
+exit 0

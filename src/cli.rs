@@ -63,6 +63,15 @@ pub struct ScanArgs {
     /// EKS_WARDEN_NETWORK_POLICY_ADDONS).
     #[arg(long = "network-policy-addon", value_name = "NAME")]
     pub network_policy_addons: Vec<String>,
+    /// Apply the automatic fixes of the opted-in rules (--fix-rule, else EKS_WARDEN_REMEDIATE_RULES).
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: report the exact calls, make none.
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
+    /// Rule whose fix may run (repeatable; overrides EKS_WARDEN_REMEDIATE_RULES).
+    #[arg(long = "fix-rule", value_name = "RULE_ID", requires = "fix")]
+    pub fix_rules: Vec<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +193,42 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
     }
 }
 
+/// The remediation policy of a scan: `--fix` with `--fix-rule`s, else the environment's rules.
+fn policy_for(args: &ScanArgs) -> Result<crate::remediate::Policy, CliError> {
+    use crate::remediate::{Mode, Policy};
+    if !args.fix {
+        return Ok(Policy::default());
+    }
+    let mut policy = Policy::from_env()?;
+    if !args.fix_rules.is_empty() {
+        let rules = args.fix_rules.join(",");
+        let allow = policy.allow_public_endpoint_off;
+        policy = Policy::from_lookup(|k| match k {
+            crate::remediate::ENV_RULES => Some(rules.clone()),
+            crate::remediate::ENV_ALLOW_PUBLIC_OFF => Some(allow.to_string()),
+            _ => None,
+        })
+        .map_err(|e| {
+            CliError(
+                e.to_string()
+                    .replace(crate::remediate::ENV_RULES, "--fix-rule"),
+            )
+        })?;
+    }
+    if policy.rules.is_empty() {
+        return Err(CliError(
+            "--fix needs the rules it may fix: --fix-rule RULE_ID or EKS_WARDEN_REMEDIATE_RULES"
+                .into(),
+        ));
+    }
+    policy.mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Remediate
+    };
+    Ok(policy)
+}
+
 async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     let settings = settings_for(&args)?;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -197,7 +242,16 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
         ));
     }
     let clients = Clients::new(&config);
-    let report = crate::scan::scan(&clients, &args.clusters, &settings).await?;
+    let policy = policy_for(&args)?;
+    let mut report = crate::scan::scan(&clients, &args.clusters, &settings).await?;
+    if policy.active() {
+        for c in &mut report.clusters {
+            let pass =
+                crate::remediate::remediate(&clients, &c.cluster, &c.results, &settings, &policy)
+                    .await?;
+            c.remediations = pass.remediations;
+        }
+    }
     match args.format {
         Format::Json => println!("{}", crate::report::json(&report)),
         Format::Table => {

@@ -4,6 +4,7 @@
 use crate::collect::{self, Clients, CollectError};
 use crate::event::{parse_payload, PayloadError, Trigger};
 use crate::notify;
+use crate::remediate::{remediate, Policy};
 use crate::route::{RegionIndex, Resolver};
 use crate::scan::{evaluate_cluster, ClusterReport, CLUSTER_CONCURRENCY};
 use crate::settings::Settings;
@@ -47,6 +48,8 @@ pub struct Context {
     pub sqs: aws_sdk_sqs::Client,
     pub topic_arn: Option<String>,
     pub settings: Settings,
+    /// Remediation mode and opted-in rules.
+    pub policy: Policy,
     pub recheck: Option<RecheckQueue>,
     /// Role name assumed in other accounts (`arn:aws:iam::<account>:role/<name>`).
     pub member_role: Option<String>,
@@ -74,6 +77,8 @@ fn env(k: &str) -> Option<String> {
 pub enum ContextError {
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
+    #[error(transparent)]
+    Policy(#[from] crate::remediate::PolicyError),
     #[error("{var}: {value:?} is not {expected}")]
     Invalid {
         var: &'static str,
@@ -111,6 +116,7 @@ impl Context {
             sqs: aws_sdk_sqs::Client::new(config),
             topic_arn: None,
             settings,
+            policy: Policy::default(),
             recheck: None,
             member_role: None,
             home_account: OnceCell::new(),
@@ -123,6 +129,7 @@ impl Context {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ContextError> {
         let mut ctx = Context::new(config, Clients::new(config), Settings::from_env()?);
         ctx.topic_arn = env(ENV_TOPIC_ARN);
+        ctx.policy = Policy::from_env()?;
         if let Some(url) = env(ENV_RECHECK_QUEUE_URL) {
             ctx.recheck = Some(RecheckQueue {
                 url,
@@ -482,10 +489,35 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
         let named = &wanted[&key];
         let name = &key.2;
         match outcome {
-            Ok(report) => {
+            Ok(mut report) => {
                 run.evaluated.push(name.clone());
+                let mut again = SETTLING.contains(&report.status.as_str());
+                if ctx.policy.active() {
+                    match remediate(
+                        &named.scope.clients,
+                        name,
+                        &report.results,
+                        settings,
+                        &ctx.policy,
+                    )
+                    .await
+                    {
+                        Ok(pass) => {
+                            report.remediations = pass.remediations;
+                            again |= pass.recheck;
+                        }
+                        Err(e) => {
+                            // The fresh read failed: retry the records rather than lose the fix.
+                            failed_messages.extend(named.messages.iter().cloned());
+                            run.failures.push(Failure {
+                                what: format!("remediate {name}"),
+                                error: e.to_string(),
+                            });
+                        }
+                    }
+                }
                 let mut result = publish(ctx, &report, &named.triggers, &mut run).await;
-                if result.is_ok() && SETTLING.contains(&report.status.as_str()) {
+                if result.is_ok() && again {
                     result = recheck(ctx, &report, named.attempt + 1, &mut run).await;
                 }
                 if let Err(error) = result {

@@ -8,6 +8,7 @@ pub mod event;
 pub mod handler;
 pub mod model;
 pub mod notify;
+pub mod remediate;
 pub mod report;
 pub mod route;
 pub mod rules;

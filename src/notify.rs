@@ -69,6 +69,7 @@ pub fn message(report: &ClusterReport, triggers: &[Trigger]) -> Option<Message> 
         "triggers": triggers.iter().map(trigger_json).collect::<Vec<_>>(),
         "findings": fails,
         "unknown": report.results.iter().filter(|r| r.status == Status::Unknown).collect::<Vec<_>>(),
+        "remediations": report.remediations,
     });
     let body = json!({
         "default": machine.to_string(),
@@ -149,6 +150,30 @@ fn email(report: &ClusterReport, fails: &[&RuleResult], triggers: &[Trigger]) ->
         );
         if let Some(rule) = crate::rules::find(&r.rule_id) {
             out += &format!("      What to do: {}\n", rule.meta.resolution);
+        }
+    }
+    if !report.remediations.is_empty() {
+        out += "\nAutomatic remediation:\n";
+        for m in &report.remediations {
+            out += &format!(
+                "  - {:?} {} on {}: {}\n",
+                m.outcome, m.rule_id, m.resource_id, m.detail
+            );
+            if let Some(crate::remediate::Action::RevokeSecurityGroupIngress {
+                group_id,
+                revoked,
+                ..
+            }) = &m.action
+            {
+                for r in revoked {
+                    out += &format!(
+                        "      revoked from {group_id}: {} {} from {} (restore with aws ec2 authorize-security-group-ingress)\n",
+                        r.rule_id.as_deref().unwrap_or("?"),
+                        r.ports(),
+                        r.world_source().unwrap_or("?")
+                    );
+                }
+            }
         }
     }
     out
@@ -241,6 +266,7 @@ mod tests {
             status: "ACTIVE".into(),
             results,
             aws_calls: 7,
+            remediations: vec![],
         }
     }
 

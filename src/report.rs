@@ -79,6 +79,29 @@ pub fn table(report: &ScanReport, color: bool) -> String {
             );
         }
     }
+    for c in report
+        .clusters
+        .iter()
+        .filter(|c| !c.remediations.is_empty())
+    {
+        let _ = writeln!(out, "{} — remediation:", p.wrap("1", &c.cluster));
+        for m in &c.remediations {
+            let call = m
+                .action
+                .as_ref()
+                .map(|a| serde_json::to_string(a).unwrap_or_default())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<29} {:<24} {} {}",
+                format!("{:?}", m.outcome).to_uppercase(),
+                m.rule_id,
+                m.resource_id,
+                m.detail,
+                call
+            );
+        }
+    }
     for e in &report.skipped {
         let _ = writeln!(out, "{} — skipped: {}", e.cluster, e.error);
     }

@@ -19,6 +19,9 @@ pub struct ClusterReport {
     pub results: Vec<RuleResult>,
     /// AWS requests the evaluation made.
     pub aws_calls: u32,
+    /// Fixes planned, applied or skipped (remediation modes only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remediations: Vec<crate::remediate::Remediation>,
 }
 
 impl ClusterReport {
@@ -114,6 +117,7 @@ pub async fn evaluate_cluster(
             status: snapshot.cluster.status,
             results,
             aws_calls: stats.calls,
+            remediations: vec![],
         })
     }
     .instrument(span)

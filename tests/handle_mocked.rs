@@ -15,6 +15,17 @@ use eks_warden::handler::{handle, lambda_response, Context};
 use eks_warden::settings::Settings;
 use serde_json::{json, Value};
 
+/// The EKS reads beyond the cluster and its nodegroups, answered empty.
+fn empty_eks_extras() -> Vec<aws_smithy_mocks::Rule> {
+    vec![
+        mock!(aws_sdk_eks::Client::list_addons).then_output(|| aws_sdk_eks::operation::list_addons::ListAddonsOutput::builder().build()),
+        mock!(aws_sdk_eks::Client::list_access_entries)
+            .then_output(|| aws_sdk_eks::operation::list_access_entries::ListAccessEntriesOutput::builder().build()),
+        mock!(aws_sdk_eks::Client::describe_cluster_versions)
+            .then_output(|| aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput::builder().build()),
+    ]
+}
+
 fn ctx() -> Context {
     let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_compute_response(|req| {
         let name = req.name().unwrap_or_default().to_string();
@@ -51,7 +62,9 @@ fn ctx() -> Context {
             &describe,
             &mock!(aws_sdk_eks::Client::list_nodegroups)
                 .then_output(|| ListNodegroupsOutput::builder().build())
-        ],
+        ]
+        .into_iter()
+        .chain(empty_eks_extras().iter()),
         // The SDK's retries of the throttled call are its own business; here the throttling has outlasted them.
         |c| c.retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled())
     );
@@ -164,6 +177,8 @@ async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
             &mock!(aws_sdk_eks::Client::list_nodegroups)
                 .then_output(|| ListNodegroupsOutput::builder().build())
         ]
+        .into_iter()
+        .chain(empty_eks_extras().iter())
     );
     let ec2 = ctx().home.clients.ec2.clone();
     // SQS itself is mocked too: what matters is the message the function sends.
@@ -223,4 +238,67 @@ async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
         stop.ignored
     );
     assert!(stop.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
+    use eks_warden::remediate::{remediate, Mode, Outcome, Policy};
+    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
+        DescribeClusterOutput::builder()
+            .cluster(
+                Cluster::builder()
+                    .name("busy")
+                    .arn("arn:aws:eks:eu-west-1:111122223333:cluster/busy")
+                    .status(ClusterStatus::Updating)
+                    .resources_vpc_config(
+                        VpcConfigResponse::builder()
+                            .endpoint_private_access(false)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let update = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| {
+        aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput::builder().build()
+    });
+    let eks = mock_client!(
+        aws_sdk_eks,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &update,
+            &mock!(aws_sdk_eks::Client::list_nodegroups)
+                .then_output(|| ListNodegroupsOutput::builder().build())
+        ]
+        .into_iter()
+        .chain(empty_eks_extras().iter())
+    );
+    let clients = Clients {
+        eks,
+        ec2: ctx().home.clients.ec2.clone(),
+    };
+    let settings = Settings::default();
+    let report = eks_warden::scan::evaluate_cluster(&clients, "busy", &settings)
+        .await
+        .unwrap();
+    for mode in [Mode::Remediate, Mode::DryRun] {
+        let policy = Policy {
+            mode,
+            rules: ["endpoint-private-disabled".to_string()].into(),
+            allow_public_endpoint_off: false,
+        };
+        let pass = remediate(&clients, "busy", &report.results, &settings, &policy)
+            .await
+            .unwrap();
+        assert_eq!(pass.remediations.len(), 1);
+        assert_eq!(pass.remediations[0].outcome, Outcome::Skipped);
+        assert!(
+            pass.remediations[0].detail.contains("UPDATING"),
+            "{}",
+            pass.remediations[0].detail
+        );
+        assert!(pass.recheck);
+    }
+    assert_eq!(update.num_calls(), 0);
 }

@@ -2,6 +2,7 @@
 //! talking HTTP to it. Tests isolate themselves by region (moto keeps regions apart).
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod seed;
 
 use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
@@ -74,13 +75,28 @@ pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// Counts every request the SDK sends (each retry attempt too).
+/// Counts every request the SDK sends (each retry attempt too), and keeps the operation names.
 #[derive(Debug, Clone, Default)]
-pub struct CallCounter(pub Arc<AtomicU32>);
+pub struct CallCounter(pub Arc<AtomicU32>, pub Arc<std::sync::Mutex<Vec<String>>>);
 
 impl CallCounter {
     pub fn get(&self) -> u32 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// Operation names sent so far (`DescribeCluster`, `UpdateClusterConfig`, …).
+    pub fn operations(&self) -> Vec<String> {
+        self.1.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Calls that change something: anything but Describe/List/Get.
+    pub fn writes(&self) -> Vec<String> {
+        self.operations()
+            .into_iter()
+            .filter(|o| {
+                !(o.starts_with("Describe") || o.starts_with("List") || o.starts_with("Get"))
+            })
+            .collect()
     }
 }
 
@@ -95,6 +111,11 @@ impl Intercept for CallCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::SeqCst);
+        if let Some(m) = _cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            if let Ok(mut ops) = self.1.lock() {
+                ops.push(m.name().to_string());
+            }
+        }
         Ok(())
     }
 }
@@ -119,10 +140,13 @@ pub async fn clients(region: &str) -> (Clients, CallCounter) {
 /// Runs the real `eks-warden` binary against the emulator.
 pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
-    cmd.args(args)
-        .env_remove("AWS_PROFILE")
-        .env_remove("EKS_WARDEN_ALLOWED_PUBLIC_CIDRS")
-        .env_remove("EKS_WARDEN_DISABLED_RULES");
+    cmd.args(args).env_remove("AWS_PROFILE");
+    // Only this test's settings: none inherited from the developer's shell.
+    for (k, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("EKS_WARDEN_") && k != "EKS_WARDEN_VENV")
+    {
+        cmd.env_remove(k);
+    }
     for (k, v) in emulator().env(region) {
         cmd.env(k, v);
     }
