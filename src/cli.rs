@@ -202,18 +202,16 @@ fn policy_for(args: &ScanArgs) -> Result<crate::remediate::Policy, CliError> {
     let mut policy = Policy::from_env()?;
     if !args.fix_rules.is_empty() {
         let rules = args.fix_rules.join(",");
-        let allow = policy.allow_public_endpoint_off;
-        policy = Policy::from_lookup(|k| match k {
-            crate::remediate::ENV_RULES => Some(rules.clone()),
-            crate::remediate::ENV_ALLOW_PUBLIC_OFF => Some(allow.to_string()),
-            _ => None,
-        })
-        .map_err(|e| {
-            CliError(
-                e.to_string()
-                    .replace(crate::remediate::ENV_RULES, "--fix-rule"),
-            )
-        })?;
+        // Only the rules come from the flags; mode, key and the public-off permission stay the environment's.
+        let parsed =
+            Policy::from_lookup(|k| (k == crate::remediate::ENV_RULES).then(|| rules.clone()))
+                .map_err(|e| {
+                    CliError(
+                        e.to_string()
+                            .replace(crate::remediate::ENV_RULES, "--fix-rule"),
+                    )
+                })?;
+        policy.rules = parsed.rules;
     }
     if policy.rules.is_empty() {
         return Err(CliError(

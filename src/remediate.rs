@@ -35,11 +35,15 @@ pub struct Policy {
     /// `endpoint-public-unrestricted` with no allow-list may turn public access off (private on in the same
     /// call). Off by default: it cuts off every operator who reaches the API over the internet.
     pub allow_public_endpoint_off: bool,
+    /// The KMS key `secrets-not-encrypted` associates (`EKS_WARDEN_SECRETS_KMS_KEY_ARN`); without it that fix
+    /// is skipped. Associating is irreversible.
+    pub secrets_key_arn: Option<String>,
 }
 
 pub const ENV_MODE: &str = "EKS_WARDEN_MODE";
 pub const ENV_RULES: &str = "EKS_WARDEN_REMEDIATE_RULES";
 pub const ENV_ALLOW_PUBLIC_OFF: &str = "EKS_WARDEN_ALLOW_PUBLIC_ENDPOINT_OFF";
+pub const ENV_SECRETS_KEY: &str = "EKS_WARDEN_SECRETS_KMS_KEY_ARN";
 
 /// A bad remediation setting, naming its variable.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -96,10 +100,24 @@ impl Policy {
                 })
             }
         };
+        let secrets_key_arn = match get(ENV_SECRETS_KEY)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        {
+            Some(arn) if arn.starts_with("arn:") && arn.contains(":kms:") => Some(arn),
+            Some(other) => {
+                return Err(PolicyError {
+                    var: ENV_SECRETS_KEY,
+                    message: format!("{other:?} is not a KMS key ARN"),
+                })
+            }
+            None => None,
+        };
         Ok(Policy {
             mode,
             rules,
             allow_public_endpoint_off,
+            secrets_key_arn,
         })
     }
 
@@ -130,6 +148,21 @@ pub enum Action {
     },
     /// `ec2:ModifySubnetAttribute` `MapPublicIpOnLaunch=false`.
     DisableMapPublicIpOnLaunch { subnet_id: String },
+    /// `eks:UpdateClusterConfig` `logging`: turn these control-plane log types on.
+    EnableClusterLogging { cluster: String, types: Vec<String> },
+    /// `eks:UpdateClusterConfig` `accessConfig.authenticationMode=API_AND_CONFIG_MAP` (one-way).
+    EnableAccessEntries { cluster: String },
+    /// `eks:UpdateClusterConfig` `deletionProtection=true`.
+    EnableDeletionProtection { cluster: String },
+    /// `eks:UpdateAddon` of `vpc-cni` with `enableNetworkPolicy: "true"` merged into its configuration.
+    EnableVpcCniNetworkPolicy {
+        cluster: String,
+        configuration_values: String,
+    },
+    /// `ec2:ModifyInstanceMetadataOptions` `HttpTokens=required`, hop limit 1.
+    RequireImdsV2 { instance_id: String },
+    /// `eks:AssociateEncryptionConfig` of `secrets` with the configured key (irreversible).
+    EncryptSecrets { cluster: String, key_arn: String },
 }
 
 impl Action {
@@ -139,12 +172,23 @@ impl Action {
             Action::UpdateClusterConfig { .. } => "eks:UpdateClusterConfig",
             Action::RevokeSecurityGroupIngress { .. } => "ec2:RevokeSecurityGroupIngress",
             Action::DisableMapPublicIpOnLaunch { .. } => "ec2:ModifySubnetAttribute",
+            Action::EnableClusterLogging { .. }
+            | Action::EnableAccessEntries { .. }
+            | Action::EnableDeletionProtection { .. } => "eks:UpdateClusterConfig",
+            Action::EnableVpcCniNetworkPolicy { .. } => "eks:UpdateAddon",
+            Action::RequireImdsV2 { .. } => "ec2:ModifyInstanceMetadataOptions",
+            Action::EncryptSecrets { .. } => "eks:AssociateEncryptionConfig",
         }
     }
 
-    /// EKS runs one cluster update at a time.
+    /// EKS runs one cluster update at a time (config, logging, access, encryption and add-on updates alike).
     fn is_cluster_update(&self) -> bool {
-        matches!(self, Action::UpdateClusterConfig { .. })
+        !matches!(
+            self,
+            Action::RevokeSecurityGroupIngress { .. }
+                | Action::DisableMapPublicIpOnLaunch { .. }
+                | Action::RequireImdsV2 { .. }
+        )
     }
 }
 
@@ -161,20 +205,132 @@ pub fn planner(rule_id: &str) -> Option<Planner> {
         "endpoint-private-disabled" => Some(plan_endpoint_private),
         "sg-open-ingress" => Some(plan_sg_open),
         "nodes-public-ip" => Some(plan_map_public_ip),
+        "control-plane-logging-incomplete" => Some(plan_logging),
+        "auth-configmap-only" => Some(plan_access_entries),
+        "deletion-protection-off" => Some(plan_deletion_protection),
+        "network-policy-not-enforced" => Some(plan_network_policy),
+        "nodes-imdsv1" => Some(plan_imds),
+        "secrets-not-encrypted" => Some(plan_secrets),
         _ => None,
     }
 }
 
-/// The permission of a rule's fix, for the catalog.
-pub fn fix_permission(rule_id: &str) -> Option<&'static str> {
-    match rule_id {
-        "endpoint-public-unrestricted" | "endpoint-private-disabled" => {
-            Some("eks:UpdateClusterConfig")
-        }
-        "sg-open-ingress" => Some("ec2:RevokeSecurityGroupIngress"),
-        "nodes-public-ip" => Some("ec2:ModifySubnetAttribute"),
-        _ => None,
+fn plan_logging(s: &ClusterSnapshot, _r: &RuleResult, cfg: &Settings, _p: &Policy) -> Planned {
+    let setups = s
+        .cluster
+        .logging
+        .as_ref()
+        .map_err(|u| format!("logging unreadable: {u}"))?;
+    let enabled: BTreeSet<&str> = setups
+        .iter()
+        .filter(|l| l.enabled)
+        .flat_map(|l| l.types.iter().map(String::as_str))
+        .collect();
+    let types: Vec<String> = cfg
+        .required_log_types
+        .iter()
+        .filter(|t| !enabled.contains(t.as_str()))
+        .cloned()
+        .collect();
+    if types.is_empty() {
+        return Err("every required log type is already on".into());
     }
+    Ok(Action::EnableClusterLogging {
+        cluster: s.cluster.name.clone(),
+        types,
+    })
+}
+
+fn plan_access_entries(
+    s: &ClusterSnapshot,
+    _r: &RuleResult,
+    _cfg: &Settings,
+    _p: &Policy,
+) -> Planned {
+    Ok(Action::EnableAccessEntries {
+        cluster: s.cluster.name.clone(),
+    })
+}
+
+fn plan_deletion_protection(
+    s: &ClusterSnapshot,
+    _r: &RuleResult,
+    _cfg: &Settings,
+    _p: &Policy,
+) -> Planned {
+    Ok(Action::EnableDeletionProtection {
+        cluster: s.cluster.name.clone(),
+    })
+}
+
+fn plan_network_policy(
+    s: &ClusterSnapshot,
+    _r: &RuleResult,
+    _cfg: &Settings,
+    _p: &Policy,
+) -> Planned {
+    let addons = s
+        .addons
+        .as_ref()
+        .map_err(|u| format!("add-ons unreadable: {u}"))?;
+    let cni = addons.iter().find(|a| a.name == "vpc-cni").ok_or(
+        "vpc-cni is not installed as an EKS add-on: enable network policy in its own deployment",
+    )?;
+    let current = cni
+        .configuration_values
+        .as_ref()
+        .map_err(|u| format!("vpc-cni configuration unreadable: {u}"))?;
+    // configurationValues replaces the whole configuration: keep what is there, set one key.
+    let mut config: serde_json::Map<String, serde_json::Value> =
+        match current.as_deref().map(str::trim) {
+            None | Some("") => serde_json::Map::new(),
+            Some(text) => match serde_json::from_str(text) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => {
+                    return Err(
+                        "vpc-cni configuration is not a JSON object (YAML is left to a person)"
+                            .into(),
+                    )
+                }
+            },
+        };
+    config.insert(
+        "enableNetworkPolicy".into(),
+        serde_json::Value::String("true".into()),
+    );
+    Ok(Action::EnableVpcCniNetworkPolicy {
+        cluster: s.cluster.name.clone(),
+        configuration_values: serde_json::Value::Object(config).to_string(),
+    })
+}
+
+fn plan_imds(_s: &ClusterSnapshot, r: &RuleResult, _cfg: &Settings, _p: &Policy) -> Planned {
+    match r.resource_type {
+        rules::ResourceType::Instance => Ok(Action::RequireImdsV2 {
+            instance_id: r.resource_id.clone(),
+        }),
+        _ => Err(format!(
+            "{} {}: needs a new launch template version and a nodegroup update, a person's call",
+            r.resource_type.as_str(),
+            r.resource_id
+        )),
+    }
+}
+
+fn plan_secrets(s: &ClusterSnapshot, _r: &RuleResult, _cfg: &Settings, p: &Policy) -> Planned {
+    let key_arn = p
+        .secrets_key_arn
+        .clone()
+        .ok_or(format!("no KMS key is configured ({ENV_SECRETS_KEY})"))?;
+    Ok(Action::EncryptSecrets {
+        cluster: s.cluster.name.clone(),
+        key_arn,
+    })
+}
+
+/// The permission of a rule's fix: the catalog's own record of it.
+pub fn fix_permission(rule_id: &str) -> Option<&'static str> {
+    rules::find(rule_id).and_then(|r| r.meta.fix_permission)
 }
 
 fn plan_endpoint_public(
@@ -313,6 +469,9 @@ impl Remediation {
 }
 
 /// The write calls the actuator can make; a dry run counts on this being the only place they happen.
+// `EncryptionConfig.resources` is deprecated in the model, but AssociateEncryptionConfig still takes the
+// `secrets` resource to say what the customer key envelopes.
+#[allow(deprecated)]
 async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
     let err = |op: &str, e: &dyn std::error::Error| {
         format!(
@@ -362,6 +521,92 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .await
             .map(|_| ())
             .map_err(|e| err("ModifySubnetAttribute", &e)),
+        Action::EnableClusterLogging { cluster, types } => {
+            let setup = types
+                .iter()
+                .fold(
+                    aws_sdk_eks::types::LogSetup::builder().enabled(true),
+                    |b, t| b.types(aws_sdk_eks::types::LogType::from(t.as_str())),
+                )
+                .build();
+            clients
+                .eks
+                .update_cluster_config()
+                .name(cluster)
+                .logging(
+                    aws_sdk_eks::types::Logging::builder()
+                        .cluster_logging(setup)
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| err("UpdateClusterConfig", &e))
+        }
+        Action::EnableAccessEntries { cluster } => clients
+            .eks
+            .update_cluster_config()
+            .name(cluster)
+            .access_config(
+                aws_sdk_eks::types::UpdateAccessConfigRequest::builder()
+                    .authentication_mode(aws_sdk_eks::types::AuthenticationMode::ApiAndConfigMap)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("UpdateClusterConfig", &e)),
+        Action::EnableDeletionProtection { cluster } => clients
+            .eks
+            .update_cluster_config()
+            .name(cluster)
+            .deletion_protection(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("UpdateClusterConfig", &e)),
+        Action::EnableVpcCniNetworkPolicy {
+            cluster,
+            configuration_values,
+        } => clients
+            .eks
+            .update_addon()
+            .cluster_name(cluster)
+            .addon_name("vpc-cni")
+            .configuration_values(configuration_values)
+            .resolve_conflicts(aws_sdk_eks::types::ResolveConflicts::Preserve)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("UpdateAddon", &e)),
+        Action::RequireImdsV2 { instance_id } => clients
+            .ec2
+            .modify_instance_metadata_options()
+            .instance_id(instance_id)
+            .http_tokens(aws_sdk_ec2::types::HttpTokensState::Required)
+            .http_put_response_hop_limit(1)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("ModifyInstanceMetadataOptions", &e)),
+        Action::EncryptSecrets { cluster, key_arn } => clients
+            .eks
+            .associate_encryption_config()
+            .cluster_name(cluster)
+            .encryption_config(
+                aws_sdk_eks::types::EncryptionConfig::builder()
+                    .resources("secrets")
+                    .provider(
+                        aws_sdk_eks::types::Provider::builder()
+                            .key_arn(key_arn)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("AssociateEncryptionConfig", &e)),
     }
 }
 
@@ -570,17 +815,114 @@ mod tests {
         for r in rules::ALL {
             assert_eq!(
                 planner(r.meta.id).is_some(),
+                r.meta.remediable,
+                "{}: planner vs remediable",
+                r.meta.id
+            );
+            assert_eq!(
+                planner(r.meta.id).is_some(),
                 fix_permission(r.meta.id).is_some(),
                 "{}",
                 r.meta.id
             );
-            if planner(r.meta.id).is_some() {
-                assert!(
-                    r.meta.remediable,
-                    "{} has a fix but is not marked remediable",
+        }
+    }
+
+    fn failing(rule: &str) -> RuleResult {
+        RuleResult {
+            rule_id: rule.into(),
+            severity: rules::Severity::Medium,
+            status: Status::Fail,
+            resource_type: rules::ResourceType::Cluster,
+            resource_id: "prod".into(),
+            message: String::new(),
+            evidence: Default::default(),
+        }
+    }
+
+    #[test]
+    fn each_action_needs_the_permission_its_rule_declares() {
+        let mut s = crate::rules::testkit::baseline();
+        s.cluster.logging = crate::model::Fact::Known(vec![]);
+        s.addons = crate::model::Fact::Known(vec![crate::model::Addon {
+            name: "vpc-cni".into(),
+            configuration_values: crate::model::Fact::Known(None),
+        }]);
+        let cfg = Settings {
+            required_log_types: ["api".to_string()].into(),
+            ..Settings::default()
+        };
+        let p = Policy {
+            secrets_key_arn: Some("arn:aws:kms:eu-west-1:1:key/k".into()),
+            allow_public_endpoint_off: true,
+            ..Policy::default()
+        };
+        let mut planned = 0;
+        for r in rules::ALL {
+            let Some(plan) = planner(r.meta.id) else {
+                continue;
+            };
+            if let Ok(action) = plan(&s, &failing(r.meta.id), &cfg, &p) {
+                assert_eq!(
+                    Some(action.permission()),
+                    r.meta.fix_permission,
+                    "{}",
                     r.meta.id
                 );
+                planned += 1;
             }
         }
+        assert!(
+            planned >= 7,
+            "only {planned} fixes planned from the baseline"
+        );
+    }
+
+    #[test]
+    fn network_policy_fix_keeps_the_existing_configuration() {
+        use crate::model::{Addon, Fact};
+        let mut s = crate::rules::testkit::baseline();
+        let r = failing("network-policy-not-enforced");
+        let none = Policy::default();
+        let cfg = Settings::default();
+        s.addons = Fact::Known(vec![Addon {
+            name: "vpc-cni".into(),
+            configuration_values: Fact::Known(Some(r#"{"env":{"WARM_IP_TARGET":"5"}}"#.into())),
+        }]);
+        let Ok(Action::EnableVpcCniNetworkPolicy {
+            configuration_values,
+            ..
+        }) = plan_network_policy(&s, &r, &cfg, &none)
+        else {
+            panic!("no plan")
+        };
+        let v: serde_json::Value = serde_json::from_str(&configuration_values).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"env": {"WARM_IP_TARGET": "5"}, "enableNetworkPolicy": "true"})
+        );
+        s.addons = Fact::Known(vec![Addon {
+            name: "vpc-cni".into(),
+            configuration_values: Fact::Known(Some("enableNetworkPolicy: false".into())),
+        }]);
+        assert!(plan_network_policy(&s, &r, &cfg, &none).is_err());
+        s.addons = Fact::Known(vec![]);
+        assert!(plan_network_policy(&s, &r, &cfg, &none)
+            .unwrap_err()
+            .contains("not installed"));
+    }
+
+    #[test]
+    fn secrets_fix_needs_a_configured_key() {
+        let s = crate::rules::testkit::baseline();
+        let r = failing("secrets-not-encrypted");
+        assert!(
+            plan_secrets(&s, &r, &Settings::default(), &Policy::default())
+                .unwrap_err()
+                .contains(ENV_SECRETS_KEY)
+        );
+        let e = Policy::from_lookup(|k| (k == ENV_SECRETS_KEY).then(|| "alias/mine".to_string()))
+            .unwrap_err();
+        assert_eq!(e.var, ENV_SECRETS_KEY);
     }
 }

@@ -287,6 +287,7 @@ async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
             mode,
             rules: ["endpoint-private-disabled".to_string()].into(),
             allow_public_endpoint_off: false,
+            secrets_key_arn: None,
         };
         let pass = remediate(&clients, "busy", &report.results, &settings, &policy)
             .await
@@ -301,4 +302,105 @@ async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
         assert!(pass.recheck);
     }
     assert_eq!(update.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn vpc_cni_network_policy_fix_through_update_addon() {
+    use aws_sdk_eks::operation::describe_addon::DescribeAddonOutput;
+    use aws_sdk_eks::operation::list_addons::ListAddonsOutput;
+    use aws_sdk_eks::operation::update_addon::UpdateAddonOutput;
+    use aws_sdk_eks::types::Addon;
+    use eks_warden::remediate::{remediate, Action, Mode, Outcome, Policy};
+    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
+        DescribeClusterOutput::builder()
+            .cluster(
+                Cluster::builder()
+                    .name("np")
+                    .arn("arn:aws:eks:eu-west-1:111122223333:cluster/np")
+                    .status(ClusterStatus::Active)
+                    .resources_vpc_config(
+                        VpcConfigResponse::builder()
+                            .endpoint_private_access(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let addon = |config: &str| {
+        DescribeAddonOutput::builder()
+            .addon(
+                Addon::builder()
+                    .addon_name("vpc-cni")
+                    .cluster_name("np")
+                    .configuration_values(config)
+                    .build(),
+            )
+            .build()
+    };
+    // Before the fix: a configuration without network policy; after it: the merged one.
+    let describe_addon = mock!(aws_sdk_eks::Client::describe_addon)
+        .sequence()
+        .output(move || addon(r#"{"env":{"WARM_IP_TARGET":"5"}}"#))
+        .times(2)
+        .output(move || addon(r#"{"env":{"WARM_IP_TARGET":"5"},"enableNetworkPolicy":"true"}"#))
+        .repeatedly()
+        .build();
+    let update = mock!(aws_sdk_eks::Client::update_addon)
+        .match_requests(|r| {
+            r.addon_name() == Some("vpc-cni")
+                && r.configuration_values()
+                    .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                    == Some(json!({"enableNetworkPolicy": "true", "env": {"WARM_IP_TARGET": "5"}}))
+        })
+        .then_output(|| UpdateAddonOutput::builder().build());
+    let eks = mock_client!(
+        aws_sdk_eks,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &describe_addon,
+            &update,
+            &mock!(aws_sdk_eks::Client::list_addons).then_output(|| ListAddonsOutput::builder().addons("vpc-cni").build()),
+            &mock!(aws_sdk_eks::Client::list_access_entries)
+                .then_output(|| aws_sdk_eks::operation::list_access_entries::ListAccessEntriesOutput::builder().build()),
+            &mock!(aws_sdk_eks::Client::describe_cluster_versions).then_output(|| {
+                aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput::builder().build()
+            }),
+            &mock!(aws_sdk_eks::Client::list_nodegroups).then_output(|| ListNodegroupsOutput::builder().build()),
+        ]
+    );
+    let clients = Clients {
+        eks,
+        ec2: ctx().home.clients.ec2.clone(),
+    };
+    let settings = Settings::default();
+    let report = eks_warden::scan::evaluate_cluster(&clients, "np", &settings)
+        .await
+        .unwrap();
+    assert!(
+        report
+            .failures()
+            .any(|f| f.rule_id == "network-policy-not-enforced"),
+        "{:?}",
+        report.results
+    );
+    let policy = Policy {
+        mode: Mode::Remediate,
+        rules: ["network-policy-not-enforced".to_string()].into(),
+        allow_public_endpoint_off: false,
+        secrets_key_arn: None,
+    };
+    let pass = remediate(&clients, "np", &report.results, &settings, &policy)
+        .await
+        .unwrap();
+    assert_eq!(pass.remediations.len(), 1);
+    let m = &pass.remediations[0];
+    assert_eq!(m.outcome, Outcome::Remediated, "{m:?}");
+    assert!(matches!(
+        m.action,
+        Some(Action::EnableVpcCniNetworkPolicy { .. })
+    ));
+    assert_eq!(m.permission, Some("eks:UpdateAddon"));
+    assert_eq!(update.num_calls(), 1);
 }

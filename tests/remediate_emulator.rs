@@ -14,6 +14,7 @@ fn policy(mode: Mode, rules: &[&str]) -> Policy {
         mode,
         rules: rules.iter().map(|r| r.to_string()).collect(),
         allow_public_endpoint_off: false,
+        secrets_key_arn: None,
     }
 }
 
@@ -447,4 +448,88 @@ async fn scan_fix_dry_run_from_the_terminal() {
     let o = common::run_cli(region, &["scan", "--fix"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--fix-rule"));
+}
+
+#[tokio::test]
+async fn logging_and_node_imds_fixes_are_applied_and_verified() {
+    let region = "il-central-1";
+    let (clients, _) = common::clients(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let sg = seed::security_group(&clients.ec2, &net.vpc, "nodes", &[])
+        .await
+        .unwrap();
+    seed::cluster(
+        &clients.eks,
+        ClusterSpec {
+            name: "logs",
+            subnets: net.private.to_vec(),
+            security_groups: vec![],
+            public: false,
+            private: true,
+            public_cidrs: &[],
+            tags: &[],
+        },
+    )
+    .await
+    .unwrap();
+    let node = seed::node(&clients.ec2, "logs", None, &net.private[0], &[&sg])
+        .await
+        .unwrap();
+    clients
+        .ec2
+        .modify_instance_metadata_options()
+        .instance_id(&node)
+        .http_tokens(aws_sdk_ec2::types::HttpTokensState::Optional)
+        .http_put_response_hop_limit(2)
+        .send()
+        .await
+        .unwrap();
+    let settings = Settings::default();
+    let rules = ["control-plane-logging-incomplete", "nodes-imdsv1"];
+    let done = run(
+        &clients,
+        "logs",
+        &settings,
+        &policy(Mode::Remediate, &rules),
+    )
+    .await;
+    let outcome = |rule: &str| {
+        done.iter()
+            .find(|m| m.rule_id == rule)
+            .map(|m| (m.outcome, m.detail.clone()))
+    };
+    assert_eq!(
+        outcome("control-plane-logging-incomplete").map(|o| o.0),
+        Some(Outcome::Remediated),
+        "{done:?}"
+    );
+    assert_eq!(
+        outcome("nodes-imdsv1").map(|o| o.0),
+        Some(Outcome::Remediated),
+        "{done:?}"
+    );
+    let i = clients
+        .ec2
+        .describe_instances()
+        .instance_ids(&node)
+        .send()
+        .await
+        .unwrap();
+    let md = i.reservations()[0].instances()[0]
+        .metadata_options()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        md.http_tokens(),
+        Some(&aws_sdk_ec2::types::HttpTokensState::Required)
+    );
+    assert_eq!(md.http_put_response_hop_limit(), Some(1));
+    let after = evaluate_cluster(&clients, "logs", &settings).await.unwrap();
+    assert!(
+        !after
+            .failures()
+            .any(|f| rules.contains(&f.rule_id.as_str())),
+        "{:?}",
+        after.results
+    );
 }
