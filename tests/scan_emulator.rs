@@ -486,3 +486,55 @@ async fn launch_template_version_in_use_decides_imds() {
     assert_eq!(counter.get() - before, calls - 2);
     assert!(r.results.iter().all(|x| x.rule_id != "nodes-imdsv1"));
 }
+
+/// The seed document's eight rules alone keep the core budget of 6 + 2N calls: the catalog's other
+/// reads (add-ons, access entries, versions, launch templates) are made only for the rules that need them.
+#[tokio::test]
+async fn seed_rules_alone_stay_within_six_plus_two_n() {
+    let region = "ap-southeast-1";
+    let (clients, counter) = common::clients(region).await;
+    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
+        .await
+        .unwrap();
+    let bastion = demo.bastion_sg.clone();
+    for ng in ["b", "c"] {
+        seed::nodegroup(
+            &clients.eks,
+            "insecure",
+            ng,
+            &[&demo.network.private[0]],
+            Ssh::From(&[&bastion]),
+        )
+        .await
+        .unwrap();
+    }
+    let seed_rules = [
+        "endpoint-public-unrestricted",
+        "endpoint-private-disabled",
+        "subnets-single-az",
+        "vpc-no-private-subnet",
+        "nodes-in-public-subnet",
+        "nodes-public-ip",
+        "sg-open-ingress",
+        "nodegroup-ssh-open",
+    ];
+    let settings = Settings {
+        disabled_rules: eks_warden::rules::ALL
+            .iter()
+            .map(|r| r.meta.id.to_string())
+            .filter(|id| !seed_rules.contains(&id.as_str()))
+            .collect(),
+        ..Settings::default()
+    };
+    for (cluster, nodegroups) in [("insecure", 3), ("compliant", 0)] {
+        let before = counter.get();
+        evaluate_cluster(&clients, cluster, &settings)
+            .await
+            .unwrap();
+        let calls = counter.get() - before;
+        assert!(
+            calls <= 6 + 2 * nodegroups,
+            "{cluster}: {calls} calls for {nodegroups} nodegroups"
+        );
+    }
+}
