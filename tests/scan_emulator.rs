@@ -532,6 +532,7 @@ async fn seed_rules_alone_stay_within_six_plus_two_n() {
             .await
             .unwrap();
         let calls = counter.get() - before;
+        eprintln!("{cluster}: {calls} AWS calls with {nodegroups} nodegroups, seed rules only");
         assert!(
             calls <= 6 + 2 * nodegroups,
             "{cluster}: {calls} calls for {nodegroups} nodegroups"
