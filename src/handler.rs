@@ -489,6 +489,14 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
         let named = &wanted[&key];
         let name = &key.2;
         match outcome {
+            Ok(report) if report.status == "DELETING" => {
+                // A cluster on its way out: its findings would only be noise, and nothing is left to fix.
+                run.ignored.push(Ignored {
+                    id: name.clone(),
+                    reason: format!("cluster {name} is being deleted"),
+                    message_id: None,
+                });
+            }
             Ok(mut report) => {
                 run.evaluated.push(name.clone());
                 let mut again = SETTLING.contains(&report.status.as_str());

@@ -404,3 +404,54 @@ async fn vpc_cni_network_policy_fix_through_update_addon() {
     assert_eq!(m.permission, Some("eks:UpdateAddon"));
     assert_eq!(update.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_cluster_being_deleted_is_neither_published_nor_fixed() {
+    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
+        DescribeClusterOutput::builder()
+            .cluster(
+                Cluster::builder()
+                    .name("going")
+                    .arn("arn:aws:eks:eu-west-1:111122223333:cluster/going")
+                    .status(ClusterStatus::Deleting)
+                    .resources_vpc_config(
+                        VpcConfigResponse::builder()
+                            .endpoint_private_access(false)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let eks = mock_client!(
+        aws_sdk_eks,
+        RuleMode::MatchAny,
+        [
+            &describe,
+            &mock!(aws_sdk_eks::Client::list_nodegroups)
+                .then_output(|| ListNodegroupsOutput::builder().build())
+        ]
+        .into_iter()
+        .chain(empty_eks_extras().iter())
+    );
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    let mut ctx = Context::new(
+        &conf,
+        Clients {
+            eks,
+            ec2: ctx().home.clients.ec2.clone(),
+        },
+        Settings::default(),
+    );
+    // A topic is set: publishing would call SNS, which has no endpoint here and would fail the run.
+    ctx.topic_arn = Some("arn:aws:sns:eu-west-1:111122223333:findings".into());
+    let run = handle(&ctx, &json!({"clusters": ["going"]})).await.unwrap();
+    assert!(
+        run.evaluated.is_empty() && run.published.is_empty() && !run.failed(),
+        "{run:?}"
+    );
+    assert!(run.ignored[0].reason.contains("being deleted"));
+}
