@@ -5,7 +5,7 @@ CARGO ?= cargo
 # Builds share one feature set (tests, examples and binaries together) so nothing compiles twice.
 TARGET_DIR := $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: all emulator dev build deploy validate deploy-tools build-tools demo test lint fmt clean
+.PHONY: all emulator dev build deploy validate deploy-tools build-tools demo test lint fmt clean bench bench-peers fuzz
 
 all: dev
 
@@ -59,6 +59,23 @@ demo: emulator dev
 
 test: emulator
 	$(CARGO) test --all-targets
+
+# --- evidence: BENCHMARKS.md and fuzzing (none of these runs in CI) ----------------------------------
+# Release builds (the bench profile inherits release). `make bench` seeds the emulator, runs every figure
+# and rewrites BENCHMARKS.md; `make bench-peers` installs Cloud Custodian and Prowler into .venv-peers
+# and rewrites only the Peers section.
+bench: emulator
+	$(CARGO) bench --bench warden
+
+bench-peers: emulator
+	bash scripts/peers-venv.sh
+	$(CARGO) bench --bench warden -- --peers
+
+# The payload parser and router under mutated events/ fixtures for FUZZ_SECONDS; a panic stops it and
+# writes the input to $(TARGET_DIR)/fuzz-crashes/. FUZZ_SEED replays a run, FUZZ_REPLAY=FILE one input.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) run --release --example fuzz
 
 lint:
 	$(CARGO) fmt --all -- --check
