@@ -638,7 +638,7 @@ pub fn worker(
     let mut next_report = Instant::now() + Duration::from_secs(1);
     let mut text = String::new();
     while stats.execs < max_execs {
-        if stats.execs % 256 == 0 {
+        if stats.execs % 64 == 0 {
             let now = Instant::now();
             if now >= until {
                 break;
