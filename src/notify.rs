@@ -45,11 +45,43 @@ pub struct Message {
     pub attributes: Vec<(String, MessageAttributeValue)>,
 }
 
-pub fn message(report: &ClusterReport, triggers: &[Trigger]) -> Option<Message> {
-    let fails: Vec<&RuleResult> = report.failures().collect();
+/// SNS takes at most 256 KiB per message; the body holds the machine JSON three times over.
+const MAX_BODY: usize = 250 * 1024;
+/// Triggers named in a message; a storm's hundreds of records about one cluster are counted, not listed.
+const MAX_TRIGGERS: usize = 10;
+
+pub fn message(report: &ClusterReport, all_triggers: &[Trigger]) -> Option<Message> {
+    let mut all_fails: Vec<&RuleResult> = report.failures().collect();
+    all_fails.sort_by_key(|r| std::cmp::Reverse(r.severity));
+    let triggers = &all_triggers[..all_triggers.len().min(MAX_TRIGGERS)];
+    let more_triggers = all_triggers.len() - triggers.len();
+    // Worst findings first; halve the list until the message fits (the subject keeps the true count).
+    let mut keep = all_fails.len();
+    loop {
+        let m = build(
+            report,
+            &all_fails,
+            &all_fails[..keep],
+            triggers,
+            more_triggers,
+        );
+        if m.as_ref().is_none_or(|m| m.body.len() <= MAX_BODY) || keep <= 1 {
+            return m;
+        }
+        keep /= 2;
+    }
+}
+
+fn build(
+    report: &ClusterReport,
+    all_fails: &[&RuleResult],
+    fails: &[&RuleResult],
+    triggers: &[Trigger],
+    more_triggers: usize,
+) -> Option<Message> {
     let highest = fails.iter().map(|r| r.severity).max()?;
-    let rule_ids: BTreeSet<&str> = fails.iter().map(|r| r.rule_id.as_str()).collect();
-    let n = fails.len();
+    let rule_ids: BTreeSet<&str> = all_fails.iter().map(|r| r.rule_id.as_str()).collect();
+    let n = all_fails.len();
     let mut subject = format!(
         "[{highest}] eks-warden: {n} violation{} on {} ({}/{})",
         if n == 1 { "" } else { "s" },
@@ -67,7 +99,9 @@ pub fn message(report: &ClusterReport, triggers: &[Trigger]) -> Option<Message> 
         "status": report.status,
         "highest_severity": highest,
         "triggers": triggers.iter().map(trigger_json).collect::<Vec<_>>(),
+        "triggers_total": triggers.len() + more_triggers,
         "findings": fails,
+        "findings_total": n,
         "unknown": report.results.iter().filter(|r| r.status == Status::Unknown).collect::<Vec<_>>(),
         "remediations": report.remediations,
     });
@@ -75,8 +109,8 @@ pub fn message(report: &ClusterReport, triggers: &[Trigger]) -> Option<Message> 
         "default": machine.to_string(),
         "sqs": machine.to_string(),
         "lambda": machine.to_string(),
-        "email": email(report, &fails, triggers),
-        "https": chatbot(report, &fails, triggers, highest, &subject).to_string(),
+        "email": email(report, fails, triggers, more_triggers),
+        "https": chatbot(report, fails, triggers, more_triggers, highest, &subject).to_string(),
     });
     let s = |v: &str| {
         MessageAttributeValue::builder()
@@ -108,8 +142,8 @@ pub fn message(report: &ClusterReport, triggers: &[Trigger]) -> Option<Message> 
     })
 }
 
-fn who(triggers: &[Trigger]) -> Vec<String> {
-    triggers
+fn who(triggers: &[Trigger], more: usize) -> Vec<String> {
+    let mut lines: Vec<String> = triggers
         .iter()
         .map(|t| match t {
             Trigger::CloudTrail(e) => format!(
@@ -122,18 +156,27 @@ fn who(triggers: &[Trigger]) -> Vec<String> {
             ),
             other => format!("{} {}", other.kind(), other.id()),
         })
-        .collect()
+        .collect();
+    if more > 0 {
+        lines.push(format!("…and {more} more change(s) in the same batch"));
+    }
+    lines
 }
 
-fn email(report: &ClusterReport, fails: &[&RuleResult], triggers: &[Trigger]) -> String {
+fn email(
+    report: &ClusterReport,
+    fails: &[&RuleResult],
+    triggers: &[Trigger],
+    more: usize,
+) -> String {
     let mut out = format!(
         "eks-warden found {} violation(s) on EKS cluster {} in account {}, region {}.\n\nTriggered by:\n",
-        fails.len(),
+        report.failures().count(),
         report.cluster,
         report.account,
         report.region
     );
-    for w in who(triggers) {
+    for w in who(triggers, more) {
         out += &format!("  - {w}\n");
     }
     out += "\nViolations:\n";
@@ -184,6 +227,7 @@ fn chatbot(
     report: &ClusterReport,
     fails: &[&RuleResult],
     triggers: &[Trigger],
+    more: usize,
     highest: Severity,
     title: &str,
 ) -> Value {
@@ -219,7 +263,7 @@ fn chatbot(
         "content": {
             "textType": "client-markdown",
             "title": title,
-            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who(triggers).join("; ")),
+            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who(triggers, more).join("; ")),
             "nextSteps": next,
             "keywords": [highest.as_str(), report.cluster.as_str(), report.account.as_str(), report.region.as_str()],
         },
@@ -350,5 +394,58 @@ mod tests {
         let m = message(&report(1, &"c".repeat(100)), &[trigger()]).unwrap();
         assert_eq!(m.subject.chars().count(), 100);
         assert!(m.subject.ends_with('…'));
+    }
+}
+
+#[cfg(test)]
+mod storm_tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_of_triggers_and_findings_still_fits_in_one_sns_message() {
+        let results = (0..3000)
+            .map(|i| crate::rules::RuleResult {
+                rule_id: "sg-open-ingress".into(),
+                severity: if i == 2999 { Severity::Critical } else { Severity::High },
+                status: Status::Fail,
+                resource_type: crate::rules::ResourceType::SecurityGroup,
+                resource_id: format!("sg-{i:017}"),
+                message: format!("security group sg-{i:017} allows ingress on tcp/22 from 0.0.0.0/0, a long message {}", "x".repeat(80)),
+                evidence: Default::default(),
+            })
+            .collect();
+        let report = ClusterReport {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            cluster: "prod".into(),
+            status: "ACTIVE".into(),
+            results,
+            aws_calls: 9,
+            remediations: vec![],
+        };
+        let triggers: Vec<Trigger> = (0..500)
+            .map(|i| Trigger::Direct {
+                clusters: vec![format!("prod-{i}")],
+            })
+            .collect();
+        let m = message(&report, &triggers).unwrap();
+        assert!(m.body.len() <= MAX_BODY, "{} bytes", m.body.len());
+        assert!(
+            m.subject
+                .starts_with("[CRITICAL] eks-warden: 3000 violations"),
+            "{}",
+            m.subject
+        );
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        let machine: Value = serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(machine["findings_total"], 3000);
+        assert_eq!(machine["triggers_total"], 500);
+        assert_eq!(machine["triggers"].as_array().unwrap().len(), MAX_TRIGGERS);
+        // The worst finding survives the cut.
+        assert_eq!(machine["findings"][0]["severity"], "CRITICAL");
+        assert!(body["email"]
+            .as_str()
+            .unwrap()
+            .contains("…and 490 more change(s)"));
     }
 }

@@ -153,7 +153,7 @@ fn ctx(clients: eks_warden::collect::Clients, conf: &aws_config::SdkConfig) -> C
 }
 
 #[tokio::test]
-async fn storm_of_500_records_evaluates_each_cluster_once() {
+async fn storm_of_1000_records_evaluates_each_cluster_once() {
     let region = "us-east-2";
     let (clients, counter) = common::clients(region).await;
     let net = seed::network(&clients.ec2, region).await.unwrap();
@@ -174,27 +174,49 @@ async fn storm_of_500_records_evaluates_each_cluster_once() {
         .unwrap();
     }
     let conf = common::sdk_config(region).await;
-    let records: Vec<Value> = (0..500)
+    let records: Vec<Value> = (0..1000)
         .map(|i| {
             let name = ["alpha", "beta", "gamma"][i % 3];
             let envelope = json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.eks",
                 "account": "123456789012", "region": region,
-                "detail": {"eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig", "eventID": format!("e-{i}"),
+                "detail": {"eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig",
+                    "eventID": format!("3f1c2a9e-0b7d-4e5f-9a1b-{i:012}"), "eventTime": "2026-11-27T01:00:00Z",
+                    "sourceIPAddress": "198.51.100.77",
+                    "userIdentity": {"type": "AssumedRole",
+                        "arn": format!("arn:aws:sts::123456789012:assumed-role/terraform-deployer-platform-team/session-{i}")},
                     "requestParameters": {"name": name, "logging": {}}}});
             json!({"messageId": format!("m-{i}"), "eventSource": "aws:sqs", "body": envelope.to_string()})
         })
         .collect();
-    let ctx = ctx(clients, &conf);
+    let mut ctx = ctx(clients, &conf);
+    // Publishing too: a storm's hundreds of triggers must not push a message past SNS's size limit.
+    let (topic, sqs, queue_url) = topic_with_queue(&conf).await;
+    ctx.topic_arn = Some(topic);
     let before = counter.get();
     let run = handle(&ctx, &json!({"Records": records})).await.unwrap();
     let calls = counter.get() - before;
     assert_eq!(run.evaluated, vec!["alpha", "beta", "gamma"]);
-    assert_eq!(run.triggers.len(), 500);
-    assert!(run.batch_item_failures.is_empty());
+    assert_eq!(run.triggers.len(), 1000);
+    assert!(run.batch_item_failures.is_empty(), "{:?}", run.failures);
+    assert_eq!(run.published.len(), 3, "{:?}", run.failures);
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let envelope: Value = serde_json::from_str(got.messages()[0].body().unwrap()).unwrap();
+    let body: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert!(
+        body["triggers_total"].as_u64().unwrap() >= 333,
+        "{}",
+        body["triggers_total"]
+    );
     // Three evaluations of a cluster without nodegroups: 8 calls each at most (see README).
     assert!(
         calls <= 3 * 8,
-        "{calls} AWS calls for 500 records over 3 clusters"
+        "{calls} AWS calls for 1000 records over 3 clusters"
     );
 }
 
