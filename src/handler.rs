@@ -176,12 +176,7 @@ impl Context {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "sts:GetCallerIdentity: {}",
-                    aws_smithy_types::error::display::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| crate::collect::error_line("sts:GetCallerIdentity", &e))?;
         let account = id
             .account()
             .ok_or("sts:GetCallerIdentity returned no account")?
@@ -596,12 +591,7 @@ async fn recheck(
         .delay_seconds(q.delay_seconds)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "SQS SendMessage (re-check): {}",
-                aws_smithy_types::error::display::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| crate::collect::error_line("SQS SendMessage (re-check)", &e))?;
     run.rechecks.push(RecheckSent {
         cluster: report.cluster.clone(),
         attempt,
@@ -633,12 +623,10 @@ async fn publish(
     for (k, v) in msg.attributes {
         req = req.message_attributes(k, v);
     }
-    let out = req.send().await.map_err(|e| {
-        format!(
-            "SNS Publish: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        )
-    })?;
+    let out = req
+        .send()
+        .await
+        .map_err(|e| crate::collect::error_line("SNS Publish", &e))?;
     run.published.push(Published {
         cluster: report.cluster.clone(),
         message_id: out.message_id().unwrap_or_default().to_string(),

@@ -473,12 +473,6 @@ impl Remediation {
 // `secrets` resource to say what the customer key envelopes.
 #[allow(deprecated)]
 async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
-    let err = |op: &str, e: &dyn std::error::Error| {
-        format!(
-            "{op}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(e)
-        )
-    };
     match a {
         Action::UpdateClusterConfig {
             cluster,
@@ -499,7 +493,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| err("UpdateClusterConfig", &e))
+                .map_err(|e| crate::collect::error_line("UpdateClusterConfig", &e))
         }
         Action::RevokeSecurityGroupIngress {
             group_id, rule_ids, ..
@@ -511,7 +505,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| err("RevokeSecurityGroupIngress", &e)),
+            .map_err(|e| crate::collect::error_line("RevokeSecurityGroupIngress", &e)),
         Action::DisableMapPublicIpOnLaunch { subnet_id } => clients
             .ec2
             .modify_subnet_attribute()
@@ -520,7 +514,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| err("ModifySubnetAttribute", &e)),
+            .map_err(|e| crate::collect::error_line("ModifySubnetAttribute", &e)),
         Action::EnableClusterLogging { cluster, types } => {
             let setup = types
                 .iter()
@@ -541,7 +535,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| err("UpdateClusterConfig", &e))
+                .map_err(|e| crate::collect::error_line("UpdateClusterConfig", &e))
         }
         Action::EnableAccessEntries { cluster } => clients
             .eks
@@ -555,7 +549,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| err("UpdateClusterConfig", &e)),
+            .map_err(|e| crate::collect::error_line("UpdateClusterConfig", &e)),
         Action::EnableDeletionProtection { cluster } => clients
             .eks
             .update_cluster_config()
@@ -564,7 +558,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| err("UpdateClusterConfig", &e)),
+            .map_err(|e| crate::collect::error_line("UpdateClusterConfig", &e)),
         Action::EnableVpcCniNetworkPolicy {
             cluster,
             configuration_values,
@@ -578,7 +572,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| err("UpdateAddon", &e)),
+            .map_err(|e| crate::collect::error_line("UpdateAddon", &e)),
         Action::RequireImdsV2 { instance_id } => clients
             .ec2
             .modify_instance_metadata_options()
@@ -588,7 +582,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| err("ModifyInstanceMetadataOptions", &e)),
+            .map_err(|e| crate::collect::error_line("ModifyInstanceMetadataOptions", &e)),
         Action::EncryptSecrets { cluster, key_arn } => clients
             .eks
             .associate_encryption_config()
@@ -606,7 +600,7 @@ async fn execute(clients: &Clients, a: &Action) -> Result<(), String> {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| err("AssociateEncryptionConfig", &e)),
+            .map_err(|e| crate::collect::error_line("AssociateEncryptionConfig", &e)),
     }
 }
 

@@ -207,11 +207,16 @@ pub struct Resolver<'a> {
 
 type AwsErr = String;
 
-fn aws_err<E: std::error::Error>(op: &str, e: E) -> AwsErr {
-    format!(
-        "{op}: {}",
-        aws_smithy_types::error::display::DisplayErrorContext(e)
-    )
+fn aws_err<E, R>(op: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsErr
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug,
+{
+    crate::collect::error_line(op, &e)
 }
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {

@@ -175,6 +175,24 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// One readable line for an SDK error: `OP: Code: message` when AWS said what went wrong, else the
+/// transport's kind and the error chain on one line (never the raw response dump).
+pub fn error_line<E, R>(op: &str, err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{op}: {code}: {message}"),
+        (Some(code), None) => format!("{op}: {code}"),
+        _ => format!(
+            "{op}: {}: {}",
+            transport_code(err),
+            one_line(&aws_smithy_types::error::display::DisplayErrorContext(err).to_string())
+        ),
+    }
+}
+
 /// Lists every cluster name in the region (paginated).
 pub async fn list_clusters(clients: &Clients) -> Result<Vec<String>, CollectError> {
     clients
