@@ -125,7 +125,7 @@ impl Context {
         }
     }
 
-    /// Everything from the environment (DESIGN.md section 7); a bad value names its variable.
+    /// Everything from the environment (docs/architecture.md, "Settings"); a bad value names its variable.
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ContextError> {
         let mut ctx = Context::new(config, Clients::new(config), Settings::from_env()?);
         ctx.topic_arn = env(ENV_TOPIC_ARN);

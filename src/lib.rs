@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod collect;
 pub mod event;
+pub mod finding;
 pub mod handler;
 pub mod model;
 pub mod notify;

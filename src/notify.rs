@@ -301,12 +301,15 @@ mod tests {
                 resource_id: format!("sg-{i}"),
                 message: format!("finding {i}"),
                 evidence: Default::default(),
+                discriminator: None,
+                finding_id: String::new(),
             })
             .collect();
         ClusterReport {
             account: "111122223333".into(),
             region: "eu-west-1".into(),
             cluster: cluster.into(),
+            cluster_arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{cluster}"),
             status: "ACTIVE".into(),
             results,
             aws_calls: 7,
@@ -412,12 +415,15 @@ mod storm_tests {
                 resource_id: format!("sg-{i:017}"),
                 message: format!("security group sg-{i:017} allows ingress on tcp/22 from 0.0.0.0/0, a long message {}", "x".repeat(80)),
                 evidence: Default::default(),
+                discriminator: None,
+                finding_id: String::new(),
             })
             .collect();
         let report = ClusterReport {
             account: "111122223333".into(),
             region: "eu-west-1".into(),
             cluster: "prod".into(),
+            cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
             status: "ACTIVE".into(),
             results,
             aws_calls: 9,

@@ -831,6 +831,8 @@ mod tests {
             resource_id: "prod".into(),
             message: String::new(),
             evidence: Default::default(),
+            discriminator: None,
+            finding_id: String::new(),
         }
     }
 

@@ -38,7 +38,7 @@ pub struct Route {
 pub const EKS: &str = "eks.amazonaws.com";
 pub const EC2: &str = "ec2.amazonaws.com";
 
-/// DESIGN.md section 4, as data. The deployment's EventBridge patterns are derived from the same table.
+/// The event table of docs/architecture.md ("Events to clusters"), as data. The deployment's EventBridge patterns are derived from the same table.
 pub static TABLE: &[Route] = &[
     Route {
         source: EKS,

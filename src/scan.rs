@@ -15,6 +15,7 @@ pub struct ClusterReport {
     pub account: String,
     pub region: String,
     pub cluster: String,
+    pub cluster_arn: String,
     pub status: String,
     pub results: Vec<RuleResult>,
     /// AWS requests the evaluation made.
@@ -102,7 +103,18 @@ pub async fn evaluate_cluster(
     let span = tracing::info_span!("evaluate", cluster = %name);
     async {
         let (snapshot, stats) = collect::collect_with(clients, name, settings).await?;
-        let results = rules::evaluate(&snapshot, settings);
+        let mut results = rules::evaluate(&snapshot, settings);
+        let scope = crate::finding::Scope {
+            account: &snapshot.account,
+            region: &snapshot.region,
+            cluster: &snapshot.cluster.name,
+        };
+        crate::finding::assign_ids(scope, &mut results);
+        let cluster_arn = if snapshot.cluster.arn.is_empty() {
+            crate::finding::cluster_arn(&snapshot.account, &snapshot.region, &snapshot.cluster.name)
+        } else {
+            snapshot.cluster.arn.clone()
+        };
         let fails = results.iter().filter(|r| r.status == Status::Fail).count();
         info!(
             fails,
@@ -114,6 +126,7 @@ pub async fn evaluate_cluster(
             account: snapshot.account,
             region: snapshot.region,
             cluster: snapshot.cluster.name,
+            cluster_arn,
             status: snapshot.cluster.status,
             results,
             aws_calls: stats.calls,

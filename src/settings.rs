@@ -1,4 +1,4 @@
-//! Settings from the environment (DESIGN.md section 7), overridable by CLI flags.
+//! Settings from the environment (docs/architecture.md, "Settings"), overridable by CLI flags.
 //!
 //! A bad value is an error naming the variable, never a panic and never a silent default.
 

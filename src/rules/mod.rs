@@ -178,6 +178,13 @@ pub struct RuleResult {
     /// The offending values (a CIDR, a rule id, a route), so a reader sees what to change.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub evidence: BTreeMap<String, String>,
+    /// Tells apart several results of one rule on one resource (part of the finding's identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discriminator: Option<String>,
+    /// The stable identity of this finding ([`crate::finding::finding_id`]); set once the account and
+    /// region are known, empty in a bare rule's output.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub finding_id: String,
 }
 
 impl RuleResult {
@@ -196,6 +203,8 @@ impl RuleResult {
             resource_id: resource_id.into(),
             message: message.into(),
             evidence: BTreeMap::new(),
+            discriminator: None,
+            finding_id: String::new(),
         }
     }
 
@@ -236,6 +245,12 @@ impl RuleResult {
 
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
         self.evidence.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Marks one of several results of this rule on the same resource (e.g. the offending rule id).
+    pub fn keyed(mut self, discriminator: impl Into<String>) -> Self {
+        self.discriminator = Some(discriminator.into());
         self
     }
 

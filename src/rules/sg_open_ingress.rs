@@ -129,6 +129,8 @@ fn judge(s: &ClusterSnapshot, id: &str) -> Vec<RuleResult> {
             ),
         )
         .with_severity(severity)
+        // One finding per open permission; its identity survives the rule's id changing on re-add.
+        .keyed(format!("{} {ports} {cidr}", rule.protocol))
         .with("cidr", cidr)
         .with("ports", ports)
         .with("protocol", rule.protocol.clone());
