@@ -49,10 +49,11 @@ validate: deploy-tools
 	done
 
 # `sam build` runs cargo-lambda per the template's Metadata (rust-cargolambda, binary bootstrap, arm64),
-# then `sam deploy --guided` asks for the stack name, region and parameters and saves them to samconfig.toml.
+# then `sam deploy` takes the stack name, region and parameters from samconfig.toml (or asks, --guided).
+# With a samconfig.toml (copy samconfig.toml.example) it runs without prompts; without one it asks.
 deploy: build-tools deploy-tools
-	PATH="$(TOOLS_BIN):$(DEPLOY_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build
-	PATH="$(DEPLOY_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
+	PATH="$(TOOLS_BIN):$(DEPLOY_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features
+	PATH="$(DEPLOY_BIN):$$PATH" SAM_CLI_TELEMETRY=0 sam deploy $(if $(wildcard samconfig.toml),,--guided)
 
 demo: emulator dev
 	scripts/with-emulator.sh scripts/demo.sh "$(TARGET_DIR)/debug"

@@ -78,6 +78,12 @@ pub struct ScanArgs {
 pub enum Format {
     Table,
     Json,
+    /// AWS Security Finding Format: a list `aws securityhub batch-import-findings` accepts.
+    Asff,
+    /// OCSF 1.5 Compliance Findings, one JSON array.
+    Ocsf,
+    /// SARIF 2.1.0, for code-scanning services.
+    Sarif,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,13 +256,7 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
             c.remediations = pass.remediations;
         }
     }
-    match args.format {
-        Format::Json => println!("{}", crate::report::json(&report)),
-        Format::Table => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", crate::report::table(&report, color));
-        }
-    }
+    print_report(&report, args.format);
     if let Some(e) = report.errors.first() {
         return Err(CliError(format!(
             "{} cluster(s) could not be evaluated; first: {}: {}",
@@ -270,6 +270,35 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     } else {
         EXIT_OK
     })
+}
+
+fn print_report(report: &crate::scan::ScanReport, format: Format) {
+    let now = std::time::SystemTime::now();
+    let at = crate::formats::rfc3339(now);
+    match format {
+        Format::Json => println!("{}", crate::report::json(report)),
+        Format::Table => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", crate::report::table(report, color));
+        }
+        Format::Asff => println!("{}", pretty(&crate::formats::asff::findings(report, &at))),
+        Format::Ocsf => {
+            let ms = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            println!(
+                "{}",
+                pretty(&crate::formats::ocsf::findings(report, &at, ms))
+            )
+        }
+        Format::Sarif => println!("{}", pretty(&crate::formats::sarif::log(report))),
+    }
+}
+
+/// Pretty JSON of any serialisable value (a serialisation error is printed as a JSON error object).
+fn pretty<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
 }
 
 async fn handle(file: &str) -> Result<i32, CliError> {

@@ -16,6 +16,9 @@ pub struct ClusterReport {
     pub region: String,
     pub cluster: String,
     pub cluster_arn: String,
+    /// The owning team, from the cluster's owner tag (`EKS_WARDEN_OWNER_TAGS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub status: String,
     pub results: Vec<RuleResult>,
     /// AWS requests the evaluation made.
@@ -127,6 +130,7 @@ pub async fn evaluate_cluster(
             region: snapshot.region,
             cluster: snapshot.cluster.name,
             cluster_arn,
+            owner: settings.owner_of(&snapshot.cluster.tags),
             status: snapshot.cluster.status,
             results,
             aws_calls: stats.calls,

@@ -18,6 +18,9 @@ pub struct Settings {
     /// Add-on names that count as a network policy engine: the built-in Calico and Cilium names plus
     /// any configured ones, lower-cased.
     pub network_policy_addons: BTreeSet<String>,
+    /// Cluster tags that name its owning team, first present wins; carried into every output format so a
+    /// fleet-wide deployment can route findings per team.
+    pub owner_tags: Vec<String>,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
                 .iter()
                 .map(|t| t.to_string())
                 .collect(),
+            owner_tags: DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect(),
         }
     }
 }
@@ -44,6 +48,9 @@ impl Settings {
         !self.disabled_rules.contains(rule_id)
     }
 }
+
+/// Tags read for a cluster's owner when none are configured.
+pub const DEFAULT_OWNER_TAGS: &[&str] = &["owner", "team"];
 
 /// The five control-plane log types EKS offers.
 pub const LOG_TYPES: &[&str] = &[
@@ -88,6 +95,8 @@ pub enum SettingsError {
     NoLogTypes { var: &'static str },
     #[error("{var}: {value:?} is not an IAM principal ARN (arn:PARTITION:iam::ACCOUNT:role/NAME, `*` allowed)")]
     BadPrincipal { var: &'static str, value: String },
+    #[error("{var}: {value:?} is not a tag key (1 to 128 characters)")]
+    BadTagKey { var: &'static str, value: String },
     #[error("{var}: {value:?} is not an add-on name (letters, digits, `-` and `_`, starting with a letter or digit)")]
     BadAddonName { var: &'static str, value: String },
 }
@@ -97,6 +106,7 @@ pub const ENV_DISABLED_RULES: &str = "EKS_WARDEN_DISABLED_RULES";
 pub const ENV_REQUIRED_LOG_TYPES: &str = "EKS_WARDEN_REQUIRED_LOG_TYPES";
 pub const ENV_ALLOWED_ADMIN_PRINCIPALS: &str = "EKS_WARDEN_ALLOWED_ADMIN_PRINCIPALS";
 pub const ENV_NETWORK_POLICY_ADDONS: &str = "EKS_WARDEN_NETWORK_POLICY_ADDONS";
+pub const ENV_OWNER_TAGS: &str = "EKS_WARDEN_OWNER_TAGS";
 
 impl Settings {
     /// Reads every setting from the process environment.
@@ -126,7 +136,39 @@ impl Settings {
                 split_list(&v),
             )?);
         }
+        if let Some(v) = get(ENV_OWNER_TAGS) {
+            s.owner_tags = parse_tag_keys(ENV_OWNER_TAGS, split_list(&v))?;
+        }
         Ok(s)
+    }
+
+    /// The cluster's owner: the value of the first configured owner tag it carries.
+    pub fn owner_of(&self, tags: &std::collections::BTreeMap<String, String>) -> Option<String> {
+        self.owner_tags
+            .iter()
+            .find_map(|k| tags.get(k).filter(|v| !v.trim().is_empty()).cloned())
+    }
+}
+
+/// Tag keys as AWS allows them (1 to 128 characters); at least one.
+pub fn parse_tag_keys<'a>(
+    var: &'static str,
+    items: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, SettingsError> {
+    let keys: Vec<String> = items.map(str::to_string).collect();
+    match keys
+        .iter()
+        .find(|k| k.is_empty() || k.chars().count() > 128)
+    {
+        Some(bad) => Err(SettingsError::BadTagKey {
+            var,
+            value: bad.clone(),
+        }),
+        None if keys.is_empty() => Err(SettingsError::BadTagKey {
+            var,
+            value: String::new(),
+        }),
+        None => Ok(keys),
     }
 }
 
