@@ -180,6 +180,13 @@ def scenario(eks: Any, ec2: Any) -> None:
     eks.update_cluster_config(name="c1", upgradePolicy={"supportType": "STANDARD"})
     eks.update_cluster_config(name="c1", logging={"clusterLogging": [
         {"types": ["api", "audit"], "enabled": True}]})
+    key = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    eks.associate_encryption_config(clusterName="c1", encryptionConfig=[
+        {"resources": ["secrets"], "provider": {"keyArn": key}}])
+    require("the key is described", eks.describe_cluster(name="c1")["cluster"].get(
+        "encryptionConfig", [{}])[0].get("provider", {}).get("keyArn") == key)
+    expect_error("InvalidRequestException", eks.associate_encryption_config, clusterName="c1",
+                 encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key}}])
 
     # Add-ons.
     eks.create_addon(clusterName="c1", addonName="vpc-cni",

@@ -13,7 +13,8 @@ What it adds (docs/emulator.md lists it for users):
 * clusters: accessConfig, deletionProtection, upgradePolicy, vpcId and a real cluster security group
   (clusterSecurityGroupId) on create and describe; UpdateClusterConfig with accessConfig,
   deletionProtection and upgradePolicy, one kind of change per call, returning its `update`;
-  DescribeUpdate and ListUpdates; DeleteCluster refused while deletion protection is on;
+  AssociateEncryptionConfig; DescribeUpdate and ListUpdates; DeleteCluster refused while deletion
+  protection is on;
 * nodegroups: no invented remote access; with `remoteAccess`, a real security group opening port 22
   (to 0.0.0.0/0 without source groups, to the source groups with them), deleted with the nodegroup.
 
@@ -384,6 +385,21 @@ def update_cluster_config(self: EKSResponse) -> ActionResult:
         setattr(cluster, {"kubernetesNetworkConfig": "kubernetes_network_config",
                           "remoteNetworkConfig": "remote_network_config"}.get(kind, kind), value)
         update = _record_update(cluster, "ConfigUpdate", [])
+    return ActionResult({"update": update})
+
+
+def associate_encryption_config(self: EKSResponse) -> ActionResult:
+    """Envelope encryption of Secrets with a KMS key: once set, EKS never lets it go or change."""
+    cluster = _cluster(self.eks_backend, self._get_param("name"))
+    config = self._get_param("encryptionConfig") or []
+    if cluster.encryption_config:
+        raise InvalidRequestException(message="Encryption is already enabled on the cluster")
+    if not config or not all((c.get("provider") or {}).get("keyArn") for c in config):
+        raise InvalidParameterException(message="EncryptionConfig must name a provider keyArn")
+    cluster.encryption_config = config
+    update = _record_update(
+        cluster, "AssociateEncryptionConfig", [_param("EncryptionConfig", config)]
+    )
     return ActionResult({"update": update})
 
 
@@ -759,6 +775,7 @@ OPERATIONS = {
     "create_cluster": create_cluster,
     "delete_cluster": delete_cluster,
     "update_cluster_config": update_cluster_config,
+    "associate_encryption_config": associate_encryption_config,
     "describe_update": describe_update,
     "list_updates": list_updates,
     "create_nodegroup": create_nodegroup,
@@ -788,6 +805,7 @@ ROUTES = [
     "{0}/clusters/(?P<name>[^/]+)/access-entries$",
     # A principal ARN holds slashes (role/path/name), and so does a policy ARN after it.
     "{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<principalArn>.+)$",
+    "{0}/clusters/(?P<name>[^/]+)/encryption-config/associate$",
     "{0}/clusters/(?P<name>[^/]+)/updates$",
     "{0}/clusters/(?P<name>[^/]+)/updates/(?P<updateId>[^/]+)$",
     "{0}/cluster-versions$",

@@ -9,8 +9,9 @@ use aws_sdk_ec2::types::{
     TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_eks::types::{
-    AccessScope, AccessScopeType, AuthenticationMode, CreateAccessConfigRequest, EncryptionConfig, LaunchTemplateSpecification, LogSetup, LogType, Logging, Provider,
-    RemoteAccessConfig, VpcConfigRequest,
+    AccessScope, AccessScopeType, AuthenticationMode, CreateAccessConfigRequest, EncryptionConfig,
+    LaunchTemplateSpecification, LogSetup, LogType, Logging, Provider, RemoteAccessConfig,
+    VpcConfigRequest,
 };
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -320,7 +321,13 @@ pub async fn cluster_with(
     }
     let out = req.send().await?;
     if extras.network_policy {
-        addon(eks, spec.name, "vpc-cni", Some(r#"{"enableNetworkPolicy":"true"}"#)).await?;
+        addon(
+            eks,
+            spec.name,
+            "vpc-cni",
+            Some(r#"{"enableNetworkPolicy":"true"}"#),
+        )
+        .await?;
     }
     Ok(out
         .cluster()
