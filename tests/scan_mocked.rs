@@ -307,17 +307,6 @@ mod catalog {
 
     const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
     const CREATOR: &str = "arn:aws:iam::111122223333:role/terraform";
-    const BREAK_GLASS: &str = "arn:aws:iam::111122223333:role/break-glass";
-    const NEW_RULES: &[&str] = &[
-        "network-policy-not-enforced",
-        "auth-configmap-only",
-        "access-entry-broad-admin",
-        "secrets-not-encrypted",
-        "control-plane-logging-incomplete",
-        "version-unsupported",
-        "nodes-imdsv1",
-        "deletion-protection-off",
-    ];
 
     /// What DescribeCluster answers; the default is a cluster every catalog rule passes.
     #[derive(Clone)]
