@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eks_version_calendar  # noqa: E402
 import moto_eks_ext  # noqa: E402
 
 moto_eks_ext.install()
@@ -145,7 +146,7 @@ def scenario(eks: Any, ec2: Any) -> None:
         deletionProtection=True,
     )["cluster"]
     require("a cluster created without a version gets a listed one",
-            created["version"] in [v[0] for v in moto_eks_ext.VERSIONS])
+            created["version"] in [v[0] for v in eks_version_calendar.VERSIONS])
     cluster = eks.describe_cluster(name="c1")["cluster"]
     vpc_config = cluster["resourcesVpcConfig"]
     require("vpcId is the subnets' VPC", vpc_config.get("vpcId") == vpc)
@@ -258,7 +259,7 @@ def scenario(eks: Any, ec2: Any) -> None:
 
     # Versions.
     every = eks.describe_cluster_versions(includeAll=True)["clusterVersions"]
-    require("includeAll lists the whole table", len(every) == len(moto_eks_ext.VERSIONS))
+    require("includeAll lists the whole table", len(every) == len(eks_version_calendar.VERSIONS))
     supported = eks.describe_cluster_versions()["clusterVersions"]
     require("without includeAll only supported versions",
             all(v["versionStatus"] != "UNSUPPORTED" for v in supported))

@@ -2,14 +2,15 @@
 
 Loaded by scripts/moto_serve.py before the server takes its first request (it adds URL rules that the
 server reads when it builds the EKS application). Nothing in moto's installed files changes: the module
-adds methods to moto's EKS response class, routes to its URL table, and wraps three of its calls.
+adds methods to moto's EKS response class and routes to its URL table, wraps CreateCluster, DeleteCluster,
+CreateNodegroup and DeleteNodegroup, and replaces UpdateClusterConfig.
 
 What it adds (docs/emulator.md lists it for users):
 * add-ons: CreateAddon, DescribeAddon, ListAddons, UpdateAddon, DeleteAddon (with configurationValues);
 * access entries: Create/Describe/List/Update/DeleteAccessEntry, Associate/DisassociateAccessPolicy,
   ListAssociatedAccessPolicies, ListAccessPolicies; entries need an authentication mode other than
   CONFIG_MAP, as in EKS;
-* DescribeClusterVersions from VERSIONS, a table dated VERSIONS_AS_OF;
+* DescribeClusterVersions from the EKS release calendar in eks_version_calendar.py (dated there);
 * clusters: accessConfig, deletionProtection, upgradePolicy, vpcId and a real cluster security group
   (clusterSecurityGroupId) on create and describe; UpdateClusterConfig with accessConfig,
   deletionProtection and upgradePolicy, one kind of change per call, returning its `update`;
@@ -24,7 +25,6 @@ The responses are validated against botocore's EKS model by scripts/check_moto_e
 
 import datetime
 import json
-import os
 import uuid
 from typing import Any
 
@@ -39,30 +39,7 @@ from moto.eks.exceptions import (
 from moto.eks.models import EKSBackend
 from moto.eks.responses import EKSResponse
 
-# ---- Kubernetes versions: the EKS user guide's release calendar ("Amazon EKS Kubernetes release
-# calendar", docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html), as read on VERSIONS_AS_OF.
-# Versions retired before extended support existed (1.22 and older) end both supports on the same day.
-VERSIONS_AS_OF = "2026-02-12"
-# version, Amazon EKS release, end of standard support, end of extended support, latest patch
-VERSIONS = [
-    ("1.35", "2026-01-28", "2027-03-27", "2028-03-27", "1.35.0"),
-    ("1.34", "2025-10-02", "2026-12-02", "2027-12-02", "1.34.2"),
-    ("1.33", "2025-05-29", "2026-07-29", "2027-07-29", "1.33.5"),
-    ("1.32", "2025-01-23", "2026-03-23", "2027-03-23", "1.32.9"),
-    ("1.31", "2024-09-26", "2025-11-26", "2026-11-26", "1.31.13"),
-    ("1.30", "2024-05-23", "2025-07-23", "2026-07-23", "1.30.14"),
-    ("1.29", "2024-01-23", "2025-03-23", "2026-03-23", "1.29.15"),
-    ("1.28", "2023-09-26", "2024-11-26", "2025-11-26", "1.28.15"),
-    ("1.27", "2023-05-24", "2024-07-24", "2025-07-24", "1.27.16"),
-    ("1.26", "2023-04-11", "2024-06-11", "2025-06-11", "1.26.15"),
-    ("1.25", "2023-02-21", "2024-05-01", "2025-05-01", "1.25.16"),
-    ("1.24", "2022-11-15", "2024-01-31", "2025-01-31", "1.24.17"),
-    ("1.23", "2022-08-11", "2023-10-11", "2024-10-11", "1.23.17"),
-    ("1.22", "2022-04-04", "2023-06-04", "2023-06-04", "1.22.17"),
-    ("1.21", "2021-07-19", "2023-02-15", "2023-02-15", "1.21.14"),
-    ("1.20", "2021-05-18", "2022-11-01", "2022-11-01", "1.20.15"),
-    ("1.19", "2021-02-16", "2022-08-01", "2022-08-01", "1.19.16"),
-]
+import eks_version_calendar as calendar
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
 ACCESS_POLICIES = [
@@ -85,25 +62,6 @@ AUTH_MODES = ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"]
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _today() -> datetime.datetime:
-    """The day support statuses are computed for: EKS_WARDEN_EMULATOR_TODAY (YYYY-MM-DD), else today."""
-    pinned = os.environ.get("EKS_WARDEN_EMULATOR_TODAY")
-    return _day(pinned) if pinned else _now()
-
-
-def default_version() -> str:
-    """EKS's default for a cluster created without a version: here the newest in standard support."""
-    today = _today()
-    for version, _, standard_end, _, _ in VERSIONS:
-        if today < _day(standard_end):
-            return version
-    return VERSIONS[0][0]
-
-
-def _day(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=datetime.timezone.utc)
 
 
 def _not_found(message: str) -> ResourceNotFoundException:
@@ -212,7 +170,6 @@ def _remote_access_group(backend: EKSBackend, nodegroup: Any, remote: dict[str, 
         vpc_id=vpc_id,
         tags={
             "Name": name,
-            "eks": "remoteAccess",
             "eks:cluster-name": nodegroup.cluster_name,
             "eks:nodegroup-name": nodegroup.nodegroup_name,
         },
@@ -246,7 +203,7 @@ def create_cluster(self: EKSResponse) -> ActionResult:
         raise InvalidParameterException(message=f"Unsupported authentication mode: {mode}")
     if not self._get_param("version"):
         # moto's own default (1.19) left standard support years ago; EKS takes its default version.
-        self.body = json.dumps({**json.loads(self.body or "{}"), "version": default_version()})
+        self.body = json.dumps({**json.loads(self.body or "{}"), "version": calendar.default_version()})
     result = _original["create_cluster"](self)
     cluster = _state(result.result["cluster"])
     cluster.access_config = {
@@ -303,7 +260,14 @@ def delete_cluster(self: EKSResponse) -> ActionResult:
             message=f"Cannot delete cluster {name} because deletion protection is enabled."
             " Disable deletion protection with UpdateClusterConfig first."
         )
-    return _original["delete_cluster"](self)
+    result = _original["delete_cluster"](self)
+    group = (result.result["cluster"].resources_vpc_config or {}).get("clusterSecurityGroupId")
+    if group:
+        try:
+            _ec2(self.eks_backend).delete_security_group(group_id=group)
+        except Exception:
+            pass  # still in use (by nodes): EKS leaves it too
+    return result
 
 
 _VPC_PARAMS = {
@@ -316,8 +280,13 @@ _VPC_PARAMS = {
 
 
 def _param(kind: str, value: Any) -> dict[str, str]:
-    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value).lower() \
-        if isinstance(value, bool) else str(value)
+    """An update's parameter as EKS reports it: a string, lists and objects JSON-encoded inside it."""
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value)
+    elif isinstance(value, bool):
+        text = str(value).lower()
+    else:
+        text = str(value)
     return {"type": kind, "value": text}
 
 
@@ -723,47 +692,24 @@ def list_access_policies(self: EKSResponse) -> ActionResult:
 # ---- Kubernetes versions ---------------------------------------------------------------------------
 
 
-def _version_info(
-    row: tuple[str, str, str, str, str], today: datetime.datetime, default: str
-) -> dict[str, Any]:
-    version, released, standard_end, extended_end, patch = row
-    if today < _day(standard_end):
-        status = "STANDARD_SUPPORT"
-    elif today < _day(extended_end):
-        status = "EXTENDED_SUPPORT"
-    else:
-        status = "UNSUPPORTED"
-    return {
-        "clusterVersion": version,
-        "clusterType": "eks",
-        "defaultPlatformVersion": "eks.1",
-        "defaultVersion": version == default,
-        "releaseDate": _day(released),
-        "endOfStandardSupportDate": _day(standard_end),
-        "endOfExtendedSupportDate": _day(extended_end),
-        "status": status.lower().replace("_", "-"),
-        "versionStatus": status,
-        "kubernetesPatchVersion": patch,
-    }
-
-
 def describe_cluster_versions(self: EKSResponse) -> ActionResult:
-    """Without includeAll, only versions still in standard or extended support, as EKS answers."""
+    """From the dated calendar; without includeAll, only versions still in standard or extended support,
+    as EKS answers."""
     query = self.querystring
+
+    def flag(name: str) -> bool:
+        return (query.get(name) or ["false"])[0].lower() == "true"
+
     wanted = query.get("clusterVersions") or []
-    include_all = (query.get("includeAll") or ["false"])[0].lower() == "true"
-    default_only = (query.get("defaultOnly") or ["false"])[0].lower() == "true"
     status = (query.get("versionStatus") or [None])[0]
     cluster_type = (query.get("clusterType") or [None])[0]
-    today = _today()
-    infos = [_version_info(row, today, default_version()) for row in VERSIONS]
     infos = [
-        v for v in infos
+        v for v in calendar.version_infos()
         if (not wanted or v["clusterVersion"] in wanted)
-        and (include_all or wanted or v["versionStatus"] != "UNSUPPORTED")
-        and (not default_only or v["defaultVersion"])
+        and (flag("includeAll") or wanted or v["versionStatus"] != "UNSUPPORTED")
+        and (not flag("defaultOnly") or v["defaultVersion"])
         and (status is None or v["versionStatus"] == status)
-        and (cluster_type in (None, "eks"))
+        and cluster_type in (None, "eks")
     ]
     page, token = _page(infos, self._get_param("maxResults"), self._get_param("nextToken"))
     return ActionResult({"clusterVersions": page, "nextToken": token})

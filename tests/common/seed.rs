@@ -421,7 +421,7 @@ pub async fn nodegroup(
 }
 
 /// A managed nodegroup launched from a launch template (`version` None: the template's default).
-/// moto still invents SSH remote access for it (docs/emulator.md).
+/// No remote access (plain moto would invent one, docs/emulator.md).
 pub async fn nodegroup_from_template(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
