@@ -2,6 +2,9 @@
 
 Prints the port on stdout once the server listens, then serves until its parent process exits
 (or stdin closes), so a crashed or killed test run never leaves an emulator behind.
+
+The EKS operations moto lacks come from moto_eks_ext.py beside this file; EKS_WARDEN_EMULATOR_PLAIN=1
+serves plain moto instead (what eks-warden must still cope with: those operations answer 404).
 """
 import os
 import sys
@@ -17,6 +20,11 @@ def main() -> None:
     # that, the test log need not show the traceback. EKS_WARDEN_EMULATOR_VERBOSE=1 shows it.
     if not os.environ.get("EKS_WARDEN_EMULATOR_VERBOSE"):
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    if not os.environ.get("EKS_WARDEN_EMULATOR_PLAIN"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import moto_eks_ext
+
+        moto_eks_ext.install()
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

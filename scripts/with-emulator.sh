@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command with the AWS environment pointed at a fresh emulator on a free loopback port:
 #   scripts/with-emulator.sh CMD [ARG...]
-# The emulator stops when this script exits (it watches its stdin and its parent).
+# The emulator stops when this script exits (it watches its stdin and its parent). It serves moto with the
+# EKS extension (scripts/moto_eks_ext.py); EKS_WARDEN_EMULATOR_PLAIN=1 serves plain moto.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv="${EKS_WARDEN_VENV:-$here/.venv}"

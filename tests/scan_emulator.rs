@@ -26,17 +26,6 @@ fn budget(nodegroups: u32, admins: u32) -> u32 {
     13 + 2 * nodegroups + admins
 }
 
-/// The new rules whose data moto cannot serve, so they may be UNKNOWN against it: add-ons
-/// (network-policy-not-enforced, unless a tag declares an engine), access entries, cluster versions,
-/// and `accessConfig`/`deletionProtection` that moto's DescribeCluster leaves out.
-const MOTO_BLIND: &[&str] = &[
-    "network-policy-not-enforced",
-    "access-entry-broad-admin",
-    "version-unsupported",
-    "auth-configmap-only",
-    "deletion-protection-off",
-];
-
 fn statuses(r: &ClusterReport, rule: &str) -> Vec<(String, Status)> {
     r.results
         .iter()
@@ -65,10 +54,7 @@ async fn each_rule_fires_exactly_where_seeded() {
         insecure.aws_calls, insecure_calls,
         "the collector's own count matches the wire"
     );
-    // One nodegroup, no launch template, no admin entries moto could list. Measured 11: DescribeCluster,
-    // ListNodegroups, DescribeInstances, ListAddons (404); DescribeNodegroup, ListAccessEntries (404),
-    // DescribeClusterVersions (404); DescribeSubnets, DescribeSecurityGroups; DescribeRouteTables (moto
-    // gives no VPC id), DescribeSecurityGroupRules.
+    // One nodegroup, no launch template, no add-on, CONFIG_MAP (no access entries to list).
     assert!(
         insecure_calls <= budget(1, 0),
         "{insecure_calls} calls for one nodegroup"
@@ -106,8 +92,24 @@ async fn each_rule_fires_exactly_where_seeded() {
         .collect::<Vec<_>>()
     );
 
+    // The two seeded groups, and the group EKS made for the nodegroup's SSH from anywhere.
     let sg = fails(&insecure, "sg-open-ingress");
-    assert_eq!(sg.len(), 2, "{sg:#?}");
+    assert_eq!(sg.len(), 3, "{sg:#?}");
+    let remote_sg = clients
+        .eks
+        .describe_nodegroup()
+        .cluster_name("insecure")
+        .nodegroup_name("workers")
+        .send()
+        .await
+        .unwrap()
+        .nodegroup()
+        .and_then(|n| n.resources())
+        .and_then(|r| r.remote_access_security_group())
+        .unwrap()
+        .to_string();
+    let remote = sg.iter().find(|r| r.resource_id == remote_sg).unwrap();
+    assert_eq!(remote.evidence["ports"], "tcp/22", "{remote:?}");
     let ssh = sg
         .iter()
         .find(|r| r.resource_id == demo.open_ssh_sg)
@@ -145,39 +147,28 @@ async fn each_rule_fires_exactly_where_seeded() {
         "{}",
         imds[0].message
     );
-    // What moto cannot answer is unknown, with the reason, and does not fail the evaluation.
-    for rule in [
-        "network-policy-not-enforced",
-        "access-entry-broad-admin",
-        "version-unsupported",
-    ] {
-        let st = statuses(&insecure, rule);
-        assert_eq!(st.len(), 1, "{rule}");
-        assert_eq!(st[0].1, Status::Unknown, "{rule}");
-        let r = insecure.results.iter().find(|r| r.rule_id == rule).unwrap();
-        assert!(
-            r.message.contains("NotImplemented") && r.message.contains("not offered"),
-            "{rule}: {}",
-            r.message
-        );
-    }
+    // The control-plane settings the emulator's EKS extension serves: no network policy engine, the
+    // aws-auth ConfigMap only, Kubernetes 1.30 past standard support, no deletion protection.
+    on_cluster("network-policy-not-enforced");
+    on_cluster("auth-configmap-only");
+    on_cluster("version-unsupported");
+    on_cluster("deletion-protection-off");
+    assert_eq!(
+        statuses(&insecure, "access-entry-broad-admin"),
+        vec![("insecure".to_string(), Status::Pass)],
+        "CONFIG_MAP: no access entries at all"
+    );
 
-    // The compliant cluster: every rule passes; only the rules whose data moto cannot serve may be
-    // unknown (its network policy engine is declared by tag, so that one passes).
+    // The compliant cluster: every rule of the catalog passes.
     let compliant = evaluate_cluster(&clients, "compliant", &settings)
         .await
         .unwrap();
     let not_pass: Vec<_> = compliant
         .results
         .iter()
-        .filter(|r| {
-            r.status != Status::Pass
-                && !(r.status == Status::Unknown && MOTO_BLIND.contains(&r.rule_id.as_str()))
-        })
+        .filter(|r| r.status != Status::Pass)
         .collect();
     assert!(not_pass.is_empty(), "{not_pass:#?}");
-    let np = statuses(&compliant, "network-policy-not-enforced");
-    assert_eq!(np, vec![("compliant".to_string(), Status::Pass)]);
     for rule in eks_warden::rules::ALL {
         assert!(
             compliant.results.iter().any(|r| r.rule_id == rule.meta.id),
@@ -185,7 +176,7 @@ async fn each_rule_fires_exactly_where_seeded() {
             rule.meta.id
         );
     }
-    // No nodegroups, two instances: measured 9 (no DescribeNodegroup, no open group, no DescribeAddon).
+    // No nodegroups, two instances, the vpc-cni add-on described, access entries listed.
     assert!(
         compliant.aws_calls <= budget(0, 0),
         "{} calls",
@@ -357,10 +348,24 @@ async fn exemption_tags_and_allow_list_in_the_emulator() {
         statuses(&r, "endpoint-private-disabled")[0].1,
         Status::Exempt
     );
-    assert_eq!(
-        statuses(&r, "sg-open-ingress"),
-        vec![(open.clone(), Status::Exempt)]
-    );
+    // The exempt group, and the cluster security group EKS created (ingress only from itself).
+    let cluster_sg = clients
+        .eks
+        .describe_cluster()
+        .name("exempt")
+        .send()
+        .await
+        .unwrap()
+        .cluster()
+        .and_then(|c| c.resources_vpc_config())
+        .and_then(|v| v.cluster_security_group_id())
+        .unwrap()
+        .to_string();
+    let mut sg = statuses(&r, "sg-open-ingress");
+    sg.sort();
+    let mut want = vec![(open.clone(), Status::Exempt), (cluster_sg, Status::Pass)];
+    want.sort();
+    assert_eq!(sg, want);
 
     // /29 is a narrow range: it passes without an allow-list, and inside 203.0.113.0/24, but not against another list.
     let inside = Settings {

@@ -265,8 +265,9 @@ async fn persistent_throttling_fails_the_evaluation_instead_of_judging() {
     }
 }
 
-// ---- The catalog's EKS reads that moto does not offer: add-ons, access entries, cluster versions,
-// ---- and the DescribeCluster fields it leaves out (accessConfig, deletionProtection, encryption).
+// ---- The catalog's EKS reads (add-ons, access entries, cluster versions, accessConfig,
+// ---- deletionProtection) when they are denied, not offered, or skipped. Their verdicts and fixes over
+// ---- HTTP are in catalog_emulator.rs, against the emulator's EKS extension.
 
 mod catalog {
     use super::meta;
@@ -306,17 +307,6 @@ mod catalog {
 
     const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
     const CREATOR: &str = "arn:aws:iam::111122223333:role/terraform";
-    const BREAK_GLASS: &str = "arn:aws:iam::111122223333:role/break-glass";
-    const NEW_RULES: &[&str] = &[
-        "network-policy-not-enforced",
-        "auth-configmap-only",
-        "access-entry-broad-admin",
-        "secrets-not-encrypted",
-        "control-plane-logging-incomplete",
-        "version-unsupported",
-        "nodes-imdsv1",
-        "deletion-protection-off",
-    ];
 
     /// What DescribeCluster answers; the default is a cluster every catalog rule passes.
     #[derive(Clone)]
@@ -574,181 +564,6 @@ mod catalog {
         let v = verdict(r, rule);
         assert_eq!(v.len(), 1, "{rule}: {v:#?}");
         (v[0].status, v[0].message.clone())
-    }
-
-    #[tokio::test]
-    async fn every_catalog_rule_judges_what_the_apis_answer() {
-        let addons = list_addons(&["vpc-cni", "coredns", "kube-proxy"]);
-        let cni = vpc_cni(r#"{"enableNetworkPolicy": "true"}"#);
-        let entries = admin_entries(&[CREATOR, BREAK_GLASS]);
-        let policies = cluster_scope_admin();
-        let versions = version(VersionStatus::StandardSupport);
-        let [list_ng, describe_ng] = one_nodegroup();
-        let describe = describe_cluster(Spec::default());
-        let eks = mock_client!(
-            aws_sdk_eks,
-            RuleMode::MatchAny,
-            [
-                &describe,
-                &list_ng,
-                &describe_ng,
-                &addons,
-                &cni,
-                &entries,
-                &policies,
-                &versions
-            ]
-        );
-        let lt = template_versions();
-        let clients = Clients {
-            eks,
-            ec2: ec2_with(&[&lt]),
-        };
-        let settings = Settings {
-            allowed_admin_principals: vec![BREAK_GLASS.to_string()],
-            ..Settings::default()
-        };
-        let r = evaluate_cluster(&clients, "prod", &settings).await.unwrap();
-        for rule in NEW_RULES
-            .iter()
-            .filter(|r| **r != "access-entry-broad-admin")
-        {
-            for x in verdict(&r, rule) {
-                assert_eq!(x.status, Status::Pass, "{rule}: {}", x.message);
-            }
-        }
-        let (_, np) = only(&r, "network-policy-not-enforced");
-        assert!(np.contains("VPC CNI"), "{np}");
-        // Only vpc-cni's configuration is read; one read per launch template; policies per admin.
-        assert_eq!(cni.num_calls(), 1);
-        assert_eq!(lt.num_calls(), 1);
-        assert_eq!(policies.num_calls(), 2);
-        let mut admins: Vec<(String, Status)> = verdict(&r, "access-entry-broad-admin")
-            .iter()
-            .map(|x| (x.resource_id.clone(), x.status))
-            .collect();
-        admins.sort();
-        assert_eq!(
-            admins,
-            vec![
-                (BREAK_GLASS.to_string(), Status::Pass),
-                (CREATOR.to_string(), Status::Fail)
-            ]
-        );
-        let (_, v) = only(&r, "version-unsupported");
-        assert!(v.contains("standard support until 2025-11-26"), "{v}");
-        let ng = verdict(&r, "nodes-imdsv1");
-        assert!(
-            ng.iter()
-                .any(|x| x.resource_id == "ng" && x.evidence["launch_template_version"] == "3"),
-            "{ng:#?}"
-        );
-        // Round 1: DescribeCluster, ListNodegroups, DescribeInstances, ListAddons; round 2:
-        // DescribeNodegroup, ListAccessEntries, DescribeClusterVersions, DescribeAddon; round 3:
-        // 2 × ListAssociatedAccessPolicies and DescribeLaunchTemplateVersions (no subnet, group or VPC
-        // ids to describe here).
-        assert_eq!(r.aws_calls, 11);
-    }
-
-    #[tokio::test]
-    async fn failing_cluster_settings_fail_their_rules() {
-        let spec = Spec {
-            mode: AuthenticationMode::ConfigMap,
-            encrypted: false,
-            log_types: vec![LogType::Api],
-            deletion_protection: false,
-            tags: vec![],
-        };
-        let describe = describe_cluster(spec);
-        let addons = list_addons(&["vpc-cni"]);
-        let cni = vpc_cni(r#"{"enableNetworkPolicy": "false"}"#);
-        let entries = admin_entries(&[CREATOR]);
-        let versions = version(VersionStatus::ExtendedSupport);
-        let no_ng = mock!(aws_sdk_eks::Client::list_nodegroups)
-            .then_output(|| ListNodegroupsOutput::builder().build());
-        let eks = mock_client!(
-            aws_sdk_eks,
-            RuleMode::MatchAny,
-            [&describe, &no_ng, &addons, &cni, &entries, &versions]
-        );
-        let clients = Clients {
-            eks,
-            ec2: ec2_with(&[]),
-        };
-        let r = evaluate_cluster(&clients, "prod", &Settings::default())
-            .await
-            .unwrap();
-        for rule in [
-            "network-policy-not-enforced",
-            "auth-configmap-only",
-            "secrets-not-encrypted",
-            "control-plane-logging-incomplete",
-            "version-unsupported",
-            "deletion-protection-off",
-        ] {
-            assert_eq!(
-                only(&r, rule).0,
-                Status::Fail,
-                "{rule}: {}",
-                only(&r, rule).1
-            );
-        }
-        let (_, logs) = only(&r, "control-plane-logging-incomplete");
-        assert!(logs.contains("audit, authenticator"), "{logs}");
-        let (_, v) = only(&r, "version-unsupported");
-        assert!(v.contains("extended support"), "{v}");
-        // CONFIG_MAP mode has no access entries: not even asked.
-        assert_eq!(entries.num_calls(), 0);
-        assert_eq!(only(&r, "access-entry-broad-admin").0, Status::Pass);
-    }
-
-    #[tokio::test]
-    async fn a_third_party_engine_or_tag_makes_the_vpc_cni_read_unnecessary() {
-        type Case = (
-            &'static [&'static str],
-            Vec<(&'static str, &'static str)>,
-            &'static str,
-        );
-        let cases: [Case; 2] = [
-            (
-                &["vpc-cni", "tigera-operator"],
-                vec![],
-                "tigera-operator add-on",
-            ),
-            (
-                &["vpc-cni"],
-                vec![("eks-warden:network-policy", "cilium")],
-                "declared",
-            ),
-        ];
-        for (names, tags, says) in cases {
-            let describe = describe_cluster(Spec {
-                tags,
-                ..Spec::default()
-            });
-            let addons = list_addons(names);
-            let cni = vpc_cni(r#"{"enableNetworkPolicy": "false"}"#);
-            let no_ng = mock!(aws_sdk_eks::Client::list_nodegroups)
-                .then_output(|| ListNodegroupsOutput::builder().build());
-            let entries = admin_entries(&[]);
-            let versions = version(VersionStatus::StandardSupport);
-            let eks = mock_client!(
-                aws_sdk_eks,
-                RuleMode::MatchAny,
-                [&describe, &no_ng, &addons, &cni, &entries, &versions]
-            );
-            let clients = Clients {
-                eks,
-                ec2: ec2_with(&[]),
-            };
-            let r = evaluate_cluster(&clients, "prod", &Settings::default())
-                .await
-                .unwrap();
-            let (st, msg) = only(&r, "network-policy-not-enforced");
-            assert_eq!(st, Status::Pass, "{msg}");
-            assert!(msg.contains(says), "{msg}");
-            assert_eq!(cni.num_calls(), 0, "{names:?}");
-        }
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! The emulator harness: one moto server per test binary on a free loopback port, the real SDK clients
-//! talking HTTP to it. Tests isolate themselves by region (moto keeps regions apart).
+//! The emulator harness: one moto server (with the EKS extension) per test binary on a free loopback
+//! port, the real SDK clients talking HTTP to it; a second, plain moto on demand. Tests isolate
+//! themselves by region (moto keeps regions apart).
 #![allow(dead_code)]
 
 pub mod proxy;
@@ -22,35 +23,48 @@ pub struct Emulator {
 }
 
 static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+static PLAIN_EMULATOR: OnceLock<Emulator> = OnceLock::new();
 
-/// Starts the emulator on first use. It stops by itself when this test process exits (its stdin closes).
+/// Starts the emulator (moto with the EKS extension, scripts/moto_eks_ext.py) on first use. It stops by
+/// itself when this test process exits (its stdin closes).
 pub fn emulator() -> &'static Emulator {
-    EMULATOR.get_or_init(|| {
-        let root = env!("CARGO_MANIFEST_DIR");
-        let venv = std::env::var("EKS_WARDEN_VENV").unwrap_or_else(|_| format!("{root}/.venv"));
-        let python = format!("{venv}/bin/python");
-        assert!(
-            std::path::Path::new(&python).exists(),
-            "the emulator is not installed: run `make emulator` (scripts/emulator-venv.sh)"
-        );
-        let mut child = Command::new(&python)
-            .arg(format!("{root}/scripts/moto_serve.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("emulator stdout"))
-            .read_line(&mut line)
-            .expect("read the emulator's port");
-        let port: u16 = line.trim().parse().expect("emulator printed its port");
-        // Keep the child's stdin open for the life of the process; its closing stops the emulator.
-        Box::leak(Box::new(child));
-        Emulator {
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    })
+    EMULATOR.get_or_init(|| start(false))
+}
+
+/// Plain moto 5.2.5 without the EKS extension: the add-on, access-entry and version APIs answer 404.
+pub fn plain_emulator() -> &'static Emulator {
+    PLAIN_EMULATOR.get_or_init(|| start(true))
+}
+
+fn start(plain: bool) -> Emulator {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let venv = std::env::var("EKS_WARDEN_VENV").unwrap_or_else(|_| format!("{root}/.venv"));
+    let python = format!("{venv}/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "the emulator is not installed: run `make emulator` (scripts/emulator-venv.sh)"
+    );
+    let mut cmd = Command::new(&python);
+    cmd.arg(format!("{root}/scripts/moto_serve.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if plain {
+        cmd.env("EKS_WARDEN_EMULATOR_PLAIN", "1");
+    } else {
+        cmd.env_remove("EKS_WARDEN_EMULATOR_PLAIN");
+    }
+    let mut child = cmd.spawn().expect("start the emulator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("emulator stdout"))
+        .read_line(&mut line)
+        .expect("read the emulator's port");
+    let port: u16 = line.trim().parse().expect("emulator printed its port");
+    // Keep the child's stdin open for the life of the process; its closing stops the emulator.
+    Box::leak(Box::new(child));
+    Emulator {
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
 }
 
 impl Emulator {
@@ -67,8 +81,12 @@ impl Emulator {
 }
 
 pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+    sdk_config_for(emulator(), region).await
+}
+
+pub async fn sdk_config_for(emu: &Emulator, region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&emulator().endpoint)
+        .endpoint_url(&emu.endpoint)
         .region(Region::new(region.to_string()))
         .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
         .load()
@@ -122,7 +140,12 @@ impl Intercept for CallCounter {
 
 /// Clients against the emulator, with a counter of the requests they send.
 pub async fn clients(region: &str) -> (Clients, CallCounter) {
-    let conf = sdk_config(region).await;
+    clients_for(emulator(), region).await
+}
+
+/// Clients against a given emulator (e.g. [`plain_emulator`]).
+pub async fn clients_for(emu: &Emulator, region: &str) -> (Clients, CallCounter) {
+    let conf = sdk_config_for(emu, region).await;
     let counter = CallCounter::default();
     let eks = aws_sdk_eks::Client::from_conf(
         aws_sdk_eks::config::Builder::from(&conf)
@@ -139,6 +162,11 @@ pub async fn clients(region: &str) -> (Clients, CallCounter) {
 
 /// Runs the real `eks-warden` binary against the emulator.
 pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
+    run_cli_on(emulator(), region, args)
+}
+
+/// Runs the real `eks-warden` binary against a given emulator.
+pub fn run_cli_on(emu: &Emulator, region: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
     cmd.args(args).env_remove("AWS_PROFILE");
     // Only this test's settings: none inherited from the developer's shell.
@@ -147,7 +175,7 @@ pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
     {
         cmd.env_remove(k);
     }
-    for (k, v) in emulator().env(region) {
+    for (k, v) in emu.env(region) {
         cmd.env(k, v);
     }
     cmd.output().expect("run eks-warden")

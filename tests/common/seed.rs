@@ -9,8 +9,9 @@ use aws_sdk_ec2::types::{
     TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_eks::types::{
-    EncryptionConfig, LaunchTemplateSpecification, LogSetup, LogType, Logging, Provider,
-    RemoteAccessConfig, VpcConfigRequest,
+    AccessScope, AccessScopeType, AuthenticationMode, CreateAccessConfigRequest, EncryptionConfig,
+    LaunchTemplateSpecification, LogSetup, LogType, Logging, Provider, RemoteAccessConfig,
+    VpcConfigRequest,
 };
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -227,20 +228,35 @@ pub struct ClusterSpec<'a> {
 }
 
 /// What a cluster may set beyond its network at creation (moto cannot associate encryption later).
+/// The last four need the emulator's EKS extension (scripts/moto_eks_ext.py); plain moto ignores the
+/// first three and has no add-ons.
 #[derive(Default)]
 pub struct ClusterExtras<'a> {
     /// Control-plane log types to enable.
     pub logging: &'a [&'a str],
     /// A KMS key ARN to envelope-encrypt Secrets with.
     pub secrets_key: Option<&'a str>,
+    /// Kubernetes version (None: EKS's default).
+    pub version: Option<&'a str>,
+    /// `accessConfig.authenticationMode` (None: the API's default, CONFIG_MAP). The creator is never
+    /// made admin through an access entry, so the seeded entries are exactly the test's.
+    pub authentication_mode: Option<&'a str>,
+    pub deletion_protection: bool,
+    /// Install the vpc-cni add-on with `enableNetworkPolicy: "true"`.
+    pub network_policy: bool,
 }
 
-/// Logging api, audit, authenticator and Secrets encryption: what the catalog's defaults ask for.
+/// Everything the catalog's defaults ask of a control plane: logging api, audit, authenticator,
+/// Secrets encryption, access entries, deletion protection, a network policy engine.
 pub const HARDENED: ClusterExtras<'static> = ClusterExtras {
     logging: &["api", "audit", "authenticator"],
     secrets_key: Some(
         "arn:aws:kms:us-east-1:123456789012:key/0e6c9b4a-1111-2222-3333-444455556666",
     ),
+    version: None,
+    authentication_mode: Some("API_AND_CONFIG_MAP"),
+    deletion_protection: true,
+    network_policy: true,
 };
 
 pub async fn cluster(eks: &aws_sdk_eks::Client, spec: ClusterSpec<'_>) -> Result<String, Error> {
@@ -289,12 +305,83 @@ pub async fn cluster_with(
                 .build(),
         );
     }
+    if let Some(version) = extras.version {
+        req = req.version(version);
+    }
+    if let Some(mode) = extras.authentication_mode {
+        req = req.access_config(
+            CreateAccessConfigRequest::builder()
+                .authentication_mode(AuthenticationMode::from(mode))
+                .bootstrap_cluster_creator_admin_permissions(false)
+                .build(),
+        );
+    }
+    if extras.deletion_protection {
+        req = req.deletion_protection(true);
+    }
     let out = req.send().await?;
+    if extras.network_policy {
+        addon(
+            eks,
+            spec.name,
+            "vpc-cni",
+            Some(r#"{"enableNetworkPolicy":"true"}"#),
+        )
+        .await?;
+    }
     Ok(out
         .cluster()
         .and_then(|c| c.arn())
         .unwrap_or_default()
         .to_string())
+}
+
+/// An EKS add-on with these `configurationValues`.
+pub async fn addon(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+    configuration: Option<&str>,
+) -> Result<(), Error> {
+    eks.create_addon()
+        .cluster_name(cluster)
+        .addon_name(name)
+        .set_configuration_values(configuration.map(str::to_string))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// An access entry for `principal` with `policy` (a name such as `AmazonEKSClusterAdminPolicy`)
+/// associated at cluster scope, or in `namespaces` when given.
+pub async fn access_entry(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    policy: &str,
+    namespaces: &[&str],
+) -> Result<(), Error> {
+    eks.create_access_entry()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .send()
+        .await?;
+    let scope = if namespaces.is_empty() {
+        AccessScope::builder().r#type(AccessScopeType::Cluster)
+    } else {
+        namespaces.iter().fold(
+            AccessScope::builder().r#type(AccessScopeType::Namespace),
+            |b, n| b.namespaces(*n),
+        )
+    };
+    eks.associate_access_policy()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .policy_arn(format!("arn:aws:eks::aws:cluster-access-policy/{policy}"))
+        .access_scope(scope.build())
+        .send()
+        .await?;
+    Ok(())
 }
 
 /// Remote access of a seeded nodegroup.
@@ -334,7 +421,7 @@ pub async fn nodegroup(
 }
 
 /// A managed nodegroup launched from a launch template (`version` None: the template's default).
-/// moto still invents SSH remote access for it (docs/emulator.md).
+/// No remote access (plain moto would invent one, docs/emulator.md).
 pub async fn nodegroup_from_template(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
@@ -479,8 +566,9 @@ pub async fn node_with(
 }
 
 /// The demo's account: `insecure` breaks every rule of the seed document once, and logging, Secrets
-/// encryption and IMDSv2 too; `compliant` breaks none (it declares a network policy engine by tag, since
-/// moto has no add-ons).
+/// encryption, IMDSv2, the authentication mode, version support and deletion protection too;
+/// `compliant` breaks none (it runs the vpc-cni add-on with network policy, access entries and no
+/// broad admin, deletion protection and a version in standard support).
 pub struct Demo {
     pub network: Network,
     pub open_ssh_sg: String,
@@ -531,8 +619,8 @@ pub async fn demo_account(
 
     // Everything wrong at once: one public subnet in one AZ, an endpoint open to the world and not
     // reachable privately, SSH and all traffic open, a nodegroup with SSH from anywhere, a node with a
-    // public IP in a public subnet.
-    cluster(
+    // public IP in a public subnet; the aws-auth ConfigMap only and a version past standard support.
+    cluster_with(
         eks,
         ClusterSpec {
             name: "insecure",
@@ -542,6 +630,10 @@ pub async fn demo_account(
             private: false,
             public_cidrs: &["0.0.0.0/0"],
             tags: &[("team", "payments")],
+        },
+        ClusterExtras {
+            version: Some("1.30"),
+            ..ClusterExtras::default()
         },
     )
     .await?;
@@ -573,10 +665,7 @@ pub async fn demo_account(
             public: true,
             private: true,
             public_cidrs: &["203.0.113.0/24"],
-            tags: &[
-                ("team", "platform"),
-                ("eks-warden:network-policy", "calico"),
-            ],
+            tags: &[("team", "platform")],
         },
         HARDENED,
     )
