@@ -18,6 +18,9 @@ pub struct Settings {
     /// Add-on names that count as a network policy engine: the built-in Calico and Cilium names plus
     /// any configured ones, lower-cased.
     pub network_policy_addons: BTreeSet<String>,
+    /// The central exemption list and the day it is judged on, loaded per invocation or scan
+    /// ([`crate::exemptions::load`]); empty when none is configured.
+    pub exemptions: crate::exemptions::Exemptions,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
                 .iter()
                 .map(|t| t.to_string())
                 .collect(),
+            exemptions: Default::default(),
         }
     }
 }
