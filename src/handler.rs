@@ -83,6 +83,8 @@ pub enum ContextError {
     Settings(#[from] crate::settings::SettingsError),
     #[error(transparent)]
     Policy(#[from] crate::remediate::PolicyError),
+    #[error("{0}")]
+    Exemptions(String),
     #[error("{var}: {value:?} is not {expected}")]
     Invalid {
         var: &'static str,
@@ -137,7 +139,8 @@ impl Context {
         ctx.topic_arn = env(ENV_TOPIC_ARN);
         ctx.policy = Policy::from_env()?;
         ctx.exemptions =
-            crate::exemptions::load::Source::from_lookup(env, || aws_sdk_ssm::Client::new(config));
+            crate::exemptions::load::Source::from_lookup(env, || aws_sdk_ssm::Client::new(config))
+                .map_err(ContextError::Exemptions)?;
         if let Some(url) = env(ENV_RECHECK_QUEUE_URL) {
             ctx.recheck = Some(RecheckQueue {
                 url,

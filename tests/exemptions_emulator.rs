@@ -252,6 +252,37 @@ async fn scan_applies_the_list_from_a_file_or_the_parameter() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // `handle`, the Lambda's code path, judges alike with the same list.
+    let invoke = temp("invoke.json", r#"{"clusters": ["web"]}"#);
+    let o = cli(
+        region,
+        &[("EKS_WARDEN_EXEMPTIONS_FILE", &good)],
+        &["handle", &invoke],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let run: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let statuses: Vec<&Value> = run["clusters"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["rule_id"] == "sg-open-ingress")
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, vec!["EXEMPT"]);
+    // A parameter name SSM could never accept stops the function at start, naming the variable.
+    let o = cli(
+        region,
+        &[("EKS_WARDEN_EXEMPTIONS", "my list")],
+        &["handle", &invoke],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&o).contains("EKS_WARDEN_EXEMPTIONS: \"my list\""));
+
     let bad = temp(
         "bad-exemptions.json",
         &list(

@@ -100,26 +100,70 @@ pub enum Source {
 }
 
 impl Source {
-    /// The configured source; the file wins, as it does for `scan`.
+    /// The configured source; the file wins, as it does for `scan`. A parameter name that SSM could never
+    /// accept is refused at start, naming the variable.
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
         ssm: impl FnOnce() -> aws_sdk_ssm::Client,
-    ) -> Option<Source> {
+    ) -> Result<Option<Source>, String> {
         let set = |k: &str| {
             get(k)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
         if let Some(path) = set(ENV_EXEMPTIONS_FILE) {
-            return Some(Source::File(path));
+            return Ok(Some(Source::File(path)));
         }
-        set(ENV_EXEMPTIONS).map(|name| Source::Ssm(SsmList::new(ssm(), name)))
+        let Some(name) = set(ENV_EXEMPTIONS) else {
+            return Ok(None);
+        };
+        if !is_parameter_name(&name) {
+            return Err(format!(
+                "{ENV_EXEMPTIONS}: {name:?} is not an SSM parameter name or ARN (letters, digits, `_.-/`)"
+            ));
+        }
+        Ok(Some(Source::Ssm(SsmList::new(ssm(), name))))
     }
 
     pub async fn get(&self, today: Day) -> Result<Exemptions, String> {
         match self {
             Source::Ssm(list) => list.get(today).await,
             Source::File(path) => from_file(path, today),
+        }
+    }
+}
+
+/// An SSM parameter name (`/a/b`, `a.b`) or ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/a/b`).
+pub fn is_parameter_name(v: &str) -> bool {
+    let name = match v.strip_prefix("arn:") {
+        Some(rest) => match rest.split_once(":parameter/") {
+            Some((_, name)) => name,
+            None => return false,
+        },
+        None => v,
+    };
+    !name.is_empty()
+        && name.len() <= 2048
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_names() {
+        for ok in [
+            "/eks-warden/exemptions",
+            "exemptions",
+            "arn:aws:ssm:eu-west-1:111122223333:parameter/eks-warden/x",
+        ] {
+            assert!(is_parameter_name(ok), "{ok}");
+        }
+        for bad in ["", "my list", "arn:aws:s3:::bucket", "/a/b?x"] {
+            assert!(!is_parameter_name(bad), "{bad}");
         }
     }
 }
