@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Evaluate clusters in the current account and region.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Process one Lambda payload (a file, or - for stdin) exactly as the Lambda would; print the run summary.
     Handle {
         #[arg(value_name = "FILE|-")]
@@ -63,6 +63,16 @@ pub struct ScanArgs {
     /// EKS_WARDEN_NETWORK_POLICY_ADDONS).
     #[arg(long = "network-policy-addon", value_name = "NAME")]
     pub network_policy_addons: Vec<String>,
+    /// Exemption list file (JSON, see the README's "Exemptions"); without it, the SSM parameter named by
+    /// EKS_WARDEN_EXEMPTIONS is read, as the Lambda does.
+    #[arg(long, value_name = "FILE", env = "EKS_WARDEN_EXEMPTIONS_FILE")]
+    pub exemptions: Option<String>,
+    /// A previous `--format json` report: mark each violation new or unchanged, list the resolved ones.
+    #[arg(long, value_name = "PREVIOUS.json")]
+    pub baseline: Option<String>,
+    /// With --baseline: exit 1 only for new violations at or above --fail-on.
+    #[arg(long, requires = "baseline")]
+    pub fail_on_new: bool,
     /// Apply the automatic fixes of the opted-in rules (--fix-rule, else EKS_WARDEN_REMEDIATE_RULES).
     #[arg(long)]
     pub fix: bool,
@@ -194,7 +204,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
             }
             Ok(EXIT_OK)
         }
-        Command::Scan(args) => scan(args).await,
+        Command::Scan(args) => scan(*args).await,
         Command::Handle { file } => handle(&file).await,
     }
 }
@@ -234,7 +244,19 @@ fn policy_for(args: &ScanArgs) -> Result<crate::remediate::Policy, CliError> {
 }
 
 async fn scan(args: ScanArgs) -> Result<i32, CliError> {
-    let settings = settings_for(&args)?;
+    use crate::exemptions::load;
+    let mut settings = settings_for(&args)?;
+    // Files first, so that a bad one stops the scan before any AWS call.
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(crate::baseline::Baseline::load)
+        .transpose()
+        .map_err(CliError)?;
+    let today = load::today();
+    if let Some(path) = &args.exemptions {
+        settings.exemptions = load::from_file(path, today).map_err(CliError)?;
+    }
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(r) = &args.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
@@ -244,6 +266,17 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
         return Err(CliError(
             "no AWS region: pass --region or set AWS_REGION".into(),
         ));
+    }
+    if args.exemptions.is_none() {
+        if let Some(name) = std::env::var(load::ENV_EXEMPTIONS)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            let ssm = aws_sdk_ssm::Client::new(&config);
+            settings.exemptions = load::from_ssm(&ssm, name.trim(), today)
+                .await
+                .map_err(CliError)?;
+        }
     }
     let clients = Clients::new(&config);
     let policy = policy_for(&args)?;
@@ -256,6 +289,9 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
             c.remediations = pass.remediations;
         }
     }
+    if let Some(b) = &baseline {
+        report.baseline = Some(b.compare(&report));
+    }
     print_report(&report, args.format);
     if let Some(e) = report.errors.first() {
         return Err(CliError(format!(
@@ -265,11 +301,11 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
             e.error
         )));
     }
-    Ok(if report.fails_at(args.fail_on) {
-        EXIT_VIOLATIONS
-    } else {
-        EXIT_OK
-    })
+    let failing = match &report.baseline {
+        Some(cmp) if args.fail_on_new => cmp.new_fails_at(&report, args.fail_on),
+        _ => report.fails_at(args.fail_on),
+    };
+    Ok(if failing { EXIT_VIOLATIONS } else { EXIT_OK })
 }
 
 fn print_report(report: &crate::scan::ScanReport, format: Format) {

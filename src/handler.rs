@@ -55,6 +55,10 @@ pub struct Context {
     pub member_role: Option<String>,
     /// The function's own account: from the invoked function ARN, else asked of STS once, when needed.
     pub home_account: OnceCell<String>,
+    /// The central exemption list, read per invocation (briefly cached) into the evaluation's settings.
+    pub exemptions: Option<crate::exemptions::load::Source>,
+    /// The function's own identity (STS GetCallerIdentity), asked once, when an event could be its echo.
+    own_arn: OnceCell<String>,
     base: Option<aws_config::SdkConfig>,
     scopes: Mutex<HashMap<(String, String), Arc<Scope>>>,
 }
@@ -79,6 +83,8 @@ pub enum ContextError {
     Settings(#[from] crate::settings::SettingsError),
     #[error(transparent)]
     Policy(#[from] crate::remediate::PolicyError),
+    #[error("{0}")]
+    Exemptions(String),
     #[error("{var}: {value:?} is not {expected}")]
     Invalid {
         var: &'static str,
@@ -120,6 +126,8 @@ impl Context {
             recheck: None,
             member_role: None,
             home_account: OnceCell::new(),
+            exemptions: None,
+            own_arn: OnceCell::new(),
             base: Some(config.clone()),
             scopes: Mutex::new(HashMap::new()),
         }
@@ -130,6 +138,9 @@ impl Context {
         let mut ctx = Context::new(config, Clients::new(config), Settings::from_env()?);
         ctx.topic_arn = env(ENV_TOPIC_ARN);
         ctx.policy = Policy::from_env()?;
+        ctx.exemptions =
+            crate::exemptions::load::Source::from_lookup(env, || aws_sdk_ssm::Client::new(config))
+                .map_err(ContextError::Exemptions)?;
         if let Some(url) = env(ENV_RECHECK_QUEUE_URL) {
             ctx.recheck = Some(RecheckQueue {
                 url,
@@ -182,6 +193,40 @@ impl Context {
             .ok_or("sts:GetCallerIdentity returned no account")?
             .to_string();
         Ok(self.home_account.get_or_init(|| account).clone())
+    }
+
+    /// The settings of one invocation: the context's, with the exemption list as of today.
+    pub async fn invocation_settings(&self) -> Result<Settings, String> {
+        let mut settings = self.settings.clone();
+        if let Some(source) = &self.exemptions {
+            settings.exemptions = source.get(crate::exemptions::load::today()).await?;
+        }
+        Ok(settings)
+    }
+
+    /// Whether an event is the function's own fix coming back ([`crate::echo`]). When the function
+    /// cannot learn its own identity, the event is evaluated: a needless evaluation loses nothing.
+    pub async fn is_own_echo(&self, e: &crate::event::CloudTrailEvent) -> bool {
+        if !crate::echo::is_fix_call(&e.event_source, &e.event_name) {
+            return false;
+        }
+        let own = match self.own_arn.get() {
+            Some(arn) => arn.clone(),
+            None => {
+                let Some(base) = &self.base else { return false };
+                match crate::echo::caller_identity(base).await {
+                    Ok((account, arn)) => {
+                        let _ = self.home_account.set(account);
+                        self.own_arn.get_or_init(|| arn).clone()
+                    }
+                    Err(error) => {
+                        warn!(%error, "own identity unknown: a possible echo is evaluated");
+                        return false;
+                    }
+                }
+            }
+        };
+        crate::echo::is_own_fix(e, &own, self.member_role.as_deref())
     }
 
     /// The clients for an event's account and region. `Ok(Err(reason))`: this deployment does not act there.
@@ -386,6 +431,9 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
                 if let Some(code) = &e.error_code {
                     return Ok(Err(format!("the call failed ({code}): nothing changed")));
                 }
+                if ctx.is_own_echo(e).await {
+                    return Ok(Err(crate::echo::REASON.to_string()));
+                }
             }
             let scope = match ctx.scope(account.as_deref(), region.as_deref()).await? {
                 Ok(s) => s,
@@ -470,8 +518,33 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
         }
     }
 
+    // The exemption list, read once for the batch. Unreadable: nothing is judged without it (exempt
+    // findings would turn into false alarms), and every routed record is retried.
+    let loaded = if wanted.is_empty() {
+        Ok(ctx.settings.clone())
+    } else {
+        ctx.invocation_settings().await
+    };
+    let settings = match loaded {
+        Ok(s) => s,
+        Err(error) => {
+            warn!(%error, "exemption list unreadable; routed records retried");
+            for named in wanted.values() {
+                failed_messages.extend(named.messages.iter().cloned());
+            }
+            run.failures.push(Failure {
+                what: "read the exemption list".into(),
+                error,
+            });
+            run.batch_item_failures = failed_messages
+                .into_iter()
+                .map(|m| BatchItemFailure { item_identifier: m })
+                .collect();
+            return Ok(run);
+        }
+    };
     // Each cluster once, whatever the number of records that named it.
-    let settings = &ctx.settings;
+    let settings = &settings;
     let outcomes: Vec<(Target, Result<ClusterReport, CollectError>)> = stream::iter(wanted.iter())
         .map(|(key, named)| async move {
             let r = evaluate_cluster(&named.scope.clients, &key.2, settings).await;

@@ -2,9 +2,12 @@
 //!
 //! payload → triggers → cluster refs → [`collect`] → [`model::ClusterSnapshot`] → [`rules::evaluate`] → sinks.
 
+pub mod baseline;
 pub mod cli;
 pub mod collect;
+pub mod echo;
 pub mod event;
+pub mod exemptions;
 pub mod finding;
 pub mod formats;
 pub mod handler;

@@ -69,9 +69,18 @@ pub fn table(report: &ScanReport, color: bool) -> String {
             } else {
                 p.wrap("2", "UNKNOWN ")
             };
+            // With a baseline, a column says whether the violation is new.
+            let mark = match &report.baseline {
+                None => String::new(),
+                Some(b) => match b.mark(&r.finding_id) {
+                    Some(crate::baseline::Mark::New) => p.wrap("1", &format!("{:<10}", "new")),
+                    Some(m) => format!("{:<10}", m.as_str()),
+                    None => format!("{:<10}", ""),
+                },
+            };
             let _ = writeln!(
                 out,
-                "  {sev} {:<32} {:<14} {:<24} {}",
+                "  {sev} {mark}{:<32} {:<14} {:<24} {}",
                 r.rule_id,
                 r.resource_type.as_str(),
                 r.resource_id,
@@ -99,6 +108,21 @@ pub fn table(report: &ScanReport, color: bool) -> String {
                 m.resource_id,
                 m.detail,
                 call
+            );
+        }
+    }
+    if let Some(b) = report.baseline.as_ref().filter(|b| !b.resolved.is_empty()) {
+        let _ = writeln!(out, "resolved since {}:", b.source);
+        for f in &b.resolved {
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<10}{:<32} {:<24} {} ({})",
+                f.severity.as_str(),
+                f.now,
+                f.rule_id,
+                f.resource_id,
+                f.cluster,
+                f.message
             );
         }
     }
@@ -145,6 +169,16 @@ pub fn table(report: &ScanReport, color: bool) -> String {
             String::new()
         }
     );
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(
+            out,
+            "against {}: {} new, {} unchanged, {} resolved",
+            b.source,
+            b.new.len(),
+            b.unchanged.len(),
+            b.resolved.len()
+        );
+    }
     out
 }
 

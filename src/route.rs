@@ -24,6 +24,8 @@ pub enum Kind {
     NetworkInterface,
     Instance,
     LaunchTemplate,
+    /// Ids of mixed kinds (EC2 tagging calls), told apart by prefix ([`tagged_kind`]).
+    Tagged,
 }
 
 /// One row of the event table.
@@ -136,7 +138,28 @@ pub static TABLE: &[Route] = &[
             "responseElements.CreateLaunchTemplateVersionResponse.launchTemplateVersion.launchTemplateId",
         ],
     },
+    // Tags decide exemptions (`eks-warden:exempt`) and which cluster a resource belongs to.
+    Route {
+        source: EC2,
+        names: &["CreateTags", "DeleteTags"],
+        kind: Kind::Tagged,
+        paths: &["requestParameters.resourcesSet.resourceId"],
+    },
 ];
+
+/// The kind of a tagged resource whose tags eks-warden reads, by its id's prefix; `None` for the others
+/// (VPCs, AMIs, volumes…), which a tagging call can name in the same request.
+pub fn tagged_kind(id: &str) -> Option<Kind> {
+    [
+        ("sg-", Kind::SecurityGroup),
+        ("subnet-", Kind::Subnet),
+        ("i-", Kind::Instance),
+        ("lt-", Kind::LaunchTemplate),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| id.starts_with(prefix))
+    .map(|(_, kind)| kind)
+}
 
 /// The row for an event, matching source and name both.
 pub fn lookup(source: &str, name: &str) -> Option<&'static Route> {
@@ -244,6 +267,13 @@ impl Resolver<'_> {
                 route.paths.join(" | ")
             )));
         }
+        if route.kind == Kind::Tagged && !ids.iter().any(|id| tagged_kind(id).is_some()) {
+            return Ok(Err(format!(
+                "{} on {}: eks-warden reads the tags of security groups, subnets, instances and launch templates only",
+                e.event_name,
+                ids.join(", ")
+            )));
+        }
         let mut clusters = BTreeSet::new();
         for id in &ids {
             let found = match route.kind {
@@ -259,6 +289,13 @@ impl Resolver<'_> {
                 Kind::NetworkInterface => self.network_interface(id).await?,
                 Kind::Instance => self.instances(std::slice::from_ref(id)).await?,
                 Kind::LaunchTemplate => self.launch_template(id).await?,
+                Kind::Tagged => match tagged_kind(id) {
+                    Some(Kind::SecurityGroup) => self.security_group(id).await?,
+                    Some(Kind::Subnet) => self.subnets(std::slice::from_ref(id)).await?,
+                    Some(Kind::Instance) => self.instances(std::slice::from_ref(id)).await?,
+                    Some(Kind::LaunchTemplate) => self.launch_template(id).await?,
+                    _ => BTreeSet::new(),
+                },
             };
             clusters.extend(found);
         }
@@ -550,6 +587,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::NetworkInterface => "network interface",
         Kind::Instance => "instance",
         Kind::LaunchTemplate => "launch template",
+        Kind::Tagged => "tagged resource",
     }
 }
 
@@ -572,6 +610,32 @@ mod tests {
         assert!(lookup(EKS, "CreateCluster").is_some());
         assert!(lookup("redshift.amazonaws.com", "CreateCluster").is_none());
         assert!(lookup(EC2, "CreateKeyPair").is_none());
+    }
+
+    #[test]
+    fn tagging_calls_read_ids_of_mixed_kinds_by_prefix() {
+        assert_eq!(tagged_kind("sg-0a1b"), Some(Kind::SecurityGroup));
+        assert_eq!(tagged_kind("subnet-0a1b"), Some(Kind::Subnet));
+        assert_eq!(tagged_kind("i-0a1b"), Some(Kind::Instance));
+        assert_eq!(tagged_kind("lt-0a1b"), Some(Kind::LaunchTemplate));
+        assert_eq!(tagged_kind("vpc-0a1b"), None);
+        assert_eq!(tagged_kind("sgr-0a1b"), None, "a rule id is not a group");
+        let route = lookup(EC2, "CreateTags").unwrap();
+        // A single resource arrives as one object instead of a one-element list.
+        let e = CloudTrailEvent {
+            event_source: EC2.into(),
+            event_name: "CreateTags".into(),
+            event_id: None,
+            event_time: None,
+            account: None,
+            region: None,
+            actor_arn: None,
+            source_ip: None,
+            error_code: None,
+            request: serde_json::json!({"resourcesSet": {"items": {"resourceId": "sg-1"}}}),
+            response: serde_json::Value::Null,
+        };
+        assert_eq!(resource_ids(route, &e), vec!["sg-1"]);
     }
 
     #[test]

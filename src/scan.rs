@@ -62,6 +62,9 @@ pub struct ScanReport {
     pub skipped: Vec<ClusterError>,
     pub errors: Vec<ClusterError>,
     pub summary: Summary,
+    /// With `scan --baseline`: each FAIL marked new or unchanged, and the resolved ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::baseline::Comparison>,
 }
 
 impl ScanReport {

@@ -21,6 +21,9 @@ pub struct Settings {
     /// Cluster tags that name its owning team, first present wins; carried into every output format so a
     /// fleet-wide deployment can route findings per team.
     pub owner_tags: Vec<String>,
+    /// The central exemption list and the day it is judged on, loaded per invocation or scan
+    /// ([`crate::exemptions::load`]); empty when none is configured.
+    pub exemptions: crate::exemptions::Exemptions,
 }
 
 impl Default for Settings {
@@ -38,6 +41,7 @@ impl Default for Settings {
                 .map(|t| t.to_string())
                 .collect(),
             owner_tags: DEFAULT_OWNER_TAGS.iter().map(|t| t.to_string()).collect(),
+            exemptions: Default::default(),
         }
     }
 }

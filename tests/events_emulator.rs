@@ -121,6 +121,10 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
             "not an event eks-warden acts on",
         ),
         ("unknown-ec2-event.json", "not an event eks-warden acts on"),
+        (
+            "ec2-create-tags-unrelated.json",
+            "reads the tags of security groups, subnets, instances and launch templates only",
+        ),
     ];
     let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(&dir)

@@ -367,6 +367,7 @@ const VERBS: &[&str] = &[
     "publish",
     "assume_role",
     "get_caller_identity",
+    "get_parameter",
 ];
 
 fn pascal(snake: &str) -> String {

@@ -268,31 +268,109 @@ pub fn evaluate(snapshot: &ClusterSnapshot, settings: &Settings) -> Vec<RuleResu
         .iter()
         .filter(|r| !settings.disabled_rules.contains(r.meta.id))
     {
-        for mut result in (rule.check)(snapshot, settings) {
-            if result.status != Status::Pass && is_exempt(snapshot, &cluster_exempt, &result) {
-                result.status = Status::Exempt;
-            }
-            out.push(result);
+        for result in (rule.check)(snapshot, settings) {
+            out.push(apply_exemptions(
+                snapshot,
+                settings,
+                &cluster_exempt,
+                result,
+            ));
         }
     }
     out
 }
 
-fn is_exempt(snapshot: &ClusterSnapshot, cluster_exempt: &[String], r: &RuleResult) -> bool {
-    let listed = |ids: &[String]| ids.iter().any(|id| id == "*" || id == &r.rule_id);
-    if listed(cluster_exempt) {
-        return true;
+/// Tags first, then the central list. An EXEMPT result names its source, reason and owner, so every
+/// message about it does; an expired list entry leaves the verdict standing and says that it expired.
+fn apply_exemptions(
+    snapshot: &ClusterSnapshot,
+    settings: &Settings,
+    cluster_exempt: &[String],
+    r: RuleResult,
+) -> RuleResult {
+    use crate::exemptions::Verdict;
+    if r.status == Status::Pass {
+        return r;
     }
-    if r.resource_type == ResourceType::SecurityGroup {
-        if let Some(sg) = snapshot
-            .security_groups
-            .get(&r.resource_id)
-            .and_then(|f| f.known())
-        {
-            return listed(&exemptions(&sg.tags));
+    if let Some(tag) = exempting_tag(snapshot, cluster_exempt, &r) {
+        let message = format!(
+            "{} — exempt by {tag} (no reason or owner recorded)",
+            r.message
+        );
+        let mut r = r
+            .with("exempted_by", tag)
+            .with("exemption_reason", "not recorded (a tag carries none)")
+            .with("exemption_owner", "not recorded (a tag carries none)");
+        r.status = Status::Exempt;
+        r.message = message;
+        return r;
+    }
+    let list = &settings.exemptions;
+    match list.verdict(
+        &snapshot.account,
+        &snapshot.cluster.name,
+        &r.rule_id,
+        &r.resource_id,
+    ) {
+        None => r,
+        Some(Verdict::Active(e)) => {
+            let message = format!(
+                "{} — exempt until {} by exemption list entry {}: {} (owner {})",
+                r.message, e.expires, e.name, e.reason, e.owner
+            );
+            let mut r = r
+                .with("exempted_by", format!("exemption list entry {}", e.name))
+                .with("exemption_reason", e.reason.clone())
+                .with("exemption_owner", e.owner.clone())
+                .with("exemption_expires", e.expires.to_string());
+            r.status = Status::Exempt;
+            r.message = message;
+            r
+        }
+        Some(Verdict::Expired(e)) => {
+            let message = format!(
+                "{} — its exemption (list entry {}, owner {}) expired on {}",
+                r.message, e.name, e.owner, e.expires
+            );
+            let mut r = r.with(
+                "exemption_expired",
+                format!(
+                    "exemption list entry {} expired on {}: {} (owner {})",
+                    e.name, e.expires, e.reason, e.owner
+                ),
+            );
+            r.message = message;
+            r
         }
     }
-    false
+}
+
+/// The `eks-warden:exempt` tag that exempts a result, named with the resource that carries it.
+fn exempting_tag(
+    snapshot: &ClusterSnapshot,
+    cluster_exempt: &[String],
+    r: &RuleResult,
+) -> Option<String> {
+    let listed = |ids: &[String]| ids.iter().any(|id| id == "*" || id == &r.rule_id);
+    if listed(cluster_exempt) {
+        return Some(format!(
+            "tag {EXEMPT_TAG} on cluster {}",
+            snapshot.cluster.name
+        ));
+    }
+    if r.resource_type == ResourceType::SecurityGroup {
+        let sg = snapshot
+            .security_groups
+            .get(&r.resource_id)
+            .and_then(|f| f.known())?;
+        if listed(&exemptions(&sg.tags)) {
+            return Some(format!(
+                "tag {EXEMPT_TAG} on security group {}",
+                r.resource_id
+            ));
+        }
+    }
+    None
 }
 
 /// The rule ids an `eks-warden:exempt` tag lists. Tag values cannot hold commas everywhere, so
@@ -454,6 +532,74 @@ mod tests {
         };
         assert_eq!(for_sg(testkit::NODE_SG), vec![Status::Exempt]);
         assert_eq!(for_sg(testkit::CLUSTER_SG), vec![Status::Fail]);
+    }
+
+    /// Guards: the list exempts only in scope and until its last day; the clock comes from the settings.
+    #[test]
+    fn list_entries_exempt_until_they_expire_and_name_their_source() {
+        use crate::exemptions::{Day, Exemptions};
+        let mut s = testkit::baseline();
+        testkit::open_ingress(&mut s, testkit::NODE_SG, "0.0.0.0/0", "tcp", 22, 22);
+        testkit::open_ingress(&mut s, testkit::CLUSTER_SG, "0.0.0.0/0", "tcp", 443, 443);
+        let text = format!(
+            r#"[{{"id": "bastion", "account": "111122223333", "cluster": "prod", "rule": "sg-open-ingress",
+                "resource": "{}", "reason": "bastion", "owner": "net-team", "expires": "2026-06-30"}}]"#,
+            testkit::NODE_SG
+        );
+        let on = |month: u32, day: u32| Settings {
+            exemptions: Exemptions::parse(
+                "list",
+                &text,
+                Day {
+                    year: 2026,
+                    month,
+                    day,
+                },
+            )
+            .unwrap(),
+            ..Settings::default()
+        };
+        let sg = |results: &[RuleResult], id: &str| {
+            results
+                .iter()
+                .find(|r| r.rule_id == "sg-open-ingress" && r.resource_id == id)
+                .cloned()
+                .unwrap()
+        };
+        let results = evaluate(&s, &on(6, 30));
+        let node = sg(&results, testkit::NODE_SG);
+        assert_eq!(node.status, Status::Exempt);
+        assert_eq!(node.evidence["exempted_by"], "exemption list entry bastion");
+        assert!(
+            node.message.contains("bastion (owner net-team)"),
+            "{}",
+            node.message
+        );
+        assert_eq!(sg(&results, testkit::CLUSTER_SG).status, Status::Fail);
+
+        let results = evaluate(&s, &on(7, 1));
+        let node = sg(&results, testkit::NODE_SG);
+        assert_eq!(node.status, Status::Fail, "the day after `expires`");
+        assert!(node.evidence["exemption_expired"].contains("expired on 2026-06-30"));
+    }
+
+    #[test]
+    fn a_tag_exemption_names_the_tag_and_its_resource() {
+        let mut s = testkit::baseline();
+        testkit::endpoint_mut(&mut s).private_access = false;
+        s.cluster
+            .tags
+            .insert(EXEMPT_TAG.into(), "endpoint-private-disabled".into());
+        let r = evaluate(&s, &Settings::default())
+            .into_iter()
+            .find(|r| r.rule_id == "endpoint-private-disabled")
+            .unwrap();
+        assert_eq!(
+            r.evidence["exempted_by"],
+            "tag eks-warden:exempt on cluster prod"
+        );
+        assert!(r.evidence.contains_key("exemption_reason"));
+        assert!(r.evidence.contains_key("exemption_owner"));
     }
 
     #[test]

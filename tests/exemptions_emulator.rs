@@ -1,0 +1,491 @@
+//! Reviewed exceptions and CI use against the emulator: the central exemption list (SSM parameter for the
+//! Lambda path, a file for the CLI), the function's own echo, and `scan --baseline` through the binary.
+
+mod common;
+
+use common::seed::{self, ClusterSpec, Ingress};
+use eks_warden::exemptions::load::{Source, SsmList};
+use eks_warden::handler::{handle, Context};
+use eks_warden::rules::Status;
+use eks_warden::settings::Settings;
+use serde_json::{json, Value};
+use std::process::{Command, Output};
+
+/// The real binary against the emulator, with only this test's settings.
+fn cli(region: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
+    cmd.args(args).env_remove("AWS_PROFILE");
+    for (k, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("EKS_WARDEN_") && k != "EKS_WARDEN_VENV")
+    {
+        cmd.env_remove(k);
+    }
+    for (k, v) in common::emulator().env(region) {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run eks-warden")
+}
+
+fn one_line(o: &Output) -> String {
+    let s = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(s.trim_end().lines().count(), 1, "one line on stderr: {s:?}");
+    s
+}
+
+fn temp(name: &str, text: &str) -> String {
+    let p = std::env::temp_dir().join(format!("eks-warden-{}-{name}", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// A cluster `web` whose only failure is HIGH: SSH open to the world on group `ssh`. Returns the group.
+async fn seed_web(region: &str) -> String {
+    let (clients, _) = common::clients(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let sg = seed::security_group(
+        &clients.ec2,
+        &net.vpc,
+        "ssh",
+        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
+    )
+    .await
+    .unwrap();
+    seed::cluster_with(
+        &clients.eks,
+        ClusterSpec {
+            name: "web",
+            subnets: net.private.to_vec(),
+            security_groups: vec![sg.clone()],
+            public: false,
+            private: true,
+            public_cidrs: &[],
+            tags: &[],
+        },
+        seed::HARDENED,
+    )
+    .await
+    .unwrap();
+    sg
+}
+
+fn list(entries: Value) -> String {
+    json!({ "exemptions": entries }).to_string()
+}
+
+// ------------------------------------------------------------------------------ the exemption list
+
+/// Guards: an active list entry exempts (naming entry, reason and owner), an expired one does not and
+/// says so; the Lambda path reads the list from SSM over HTTP (GetParameter on the emulator).
+#[tokio::test]
+async fn the_lambda_path_reads_the_list_from_ssm_and_expired_entries_fail_again() {
+    let region = "ap-south-1";
+    let sg = seed_web(region).await;
+    let conf = common::sdk_config(region).await;
+    let ssm = aws_sdk_ssm::Client::new(&conf);
+    let entry = |expires: &str| {
+        list(
+            json!([{"id": "bastion", "cluster": "web", "rule": "sg-open-ingress", "resource": format!("{}*", &sg[..5]),
+            "reason": "bastion until the VPN lands", "owner": "net-team@example.com", "expires": expires}]),
+        )
+    };
+    ssm.put_parameter()
+        .name("/eks-warden/exemptions")
+        .value(entry("2099-12-31"))
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let (clients, _) = common::clients(region).await;
+    let mut ctx = Context::new(&conf, clients.clone(), Settings::default());
+    ctx.exemptions = Some(Source::Ssm(SsmList::new(
+        ssm.clone(),
+        "/eks-warden/exemptions".into(),
+    )));
+    let run = handle(&ctx, &json!({"clusters": ["web"]})).await.unwrap();
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    let r = run.clusters[0]
+        .results
+        .iter()
+        .find(|r| r.rule_id == "sg-open-ingress" && r.resource_id == sg)
+        .unwrap();
+    assert_eq!(r.status, Status::Exempt, "{r:?}");
+    assert_eq!(r.evidence["exempted_by"], "exemption list entry bastion");
+    assert_eq!(r.evidence["exemption_owner"], "net-team@example.com");
+    assert!(
+        r.message.contains("bastion until the VPN lands") && r.message.contains("net-team"),
+        "{}",
+        r.message
+    );
+
+    // Expired: FAIL again, reported as expired. A fresh context, as a new container would be.
+    ssm.put_parameter()
+        .name("/eks-warden/exemptions")
+        .value(entry("2020-01-31"))
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    ctx.exemptions = Some(Source::Ssm(SsmList::new(
+        ssm.clone(),
+        "/eks-warden/exemptions".into(),
+    )));
+    let run = handle(&ctx, &json!({"clusters": ["web"]})).await.unwrap();
+    let r = run.clusters[0]
+        .results
+        .iter()
+        .find(|r| r.rule_id == "sg-open-ingress" && r.resource_id == sg)
+        .unwrap();
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert!(
+        r.evidence["exemption_expired"].contains("bastion expired on 2020-01-31"),
+        "{r:?}"
+    );
+    assert!(r.message.contains("expired on 2020-01-31"), "{}", r.message);
+}
+
+/// Guards: a list that cannot be read or does not validate judges nothing (no false alarms for exempt
+/// findings) and retries the records, with an error naming the entry.
+#[tokio::test]
+async fn an_unreadable_or_invalid_list_retries_the_batch_with_a_clear_error() {
+    let region = "ap-southeast-2";
+    seed_web(region).await;
+    let conf = common::sdk_config(region).await;
+    let ssm = aws_sdk_ssm::Client::new(&conf);
+    let (clients, _) = common::clients(region).await;
+    let mut ctx = Context::new(&conf, clients, Settings::default());
+    let batch = json!({"Records": [{"messageId": "m1", "body": "{\"clusters\": [\"web\"]}"}]});
+
+    ctx.exemptions = Some(Source::Ssm(SsmList::new(ssm.clone(), "/missing".into())));
+    let run = handle(&ctx, &batch).await.unwrap();
+    assert!(run.evaluated.is_empty());
+    assert_eq!(run.batch_item_failures.len(), 1);
+    assert!(
+        run.failures[0].error.contains("ParameterNotFound"),
+        "{:?}",
+        run.failures
+    );
+
+    ssm.put_parameter()
+        .name("/bad")
+        .value(list(json!([{"rule": "sg-open-ingres", "reason": "typo", "owner": "o", "expires": "2099-01-01"}])))
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    ctx.exemptions = Some(Source::Ssm(SsmList::new(ssm, "/bad".into())));
+    let run = handle(&ctx, &batch).await.unwrap();
+    assert_eq!(run.batch_item_failures.len(), 1);
+    assert!(
+        run.failures[0]
+            .error
+            .contains("ssm:/bad: entry #1: unknown rule id \"sg-open-ingres\""),
+        "{:?}",
+        run.failures
+    );
+}
+
+/// Guards: the CLI applies the same list from a file (and from the SSM parameter), so CLI and Lambda agree;
+/// a bad file is exit 2 with one line naming the entry.
+#[tokio::test]
+async fn scan_applies_the_list_from_a_file_or_the_parameter() {
+    let region = "ap-northeast-2";
+    let sg = seed_web(region).await;
+    let o = cli(region, &[], &["scan"]);
+    assert_eq!(o.status.code(), Some(1));
+
+    let good = temp(
+        "exemptions.json",
+        &list(
+            json!([{"rule": "sg-open-ingress", "resource": sg, "reason": "bastion", "owner": "net-team", "expires": "2099-12-31"}]),
+        ),
+    );
+    let o = cli(
+        region,
+        &[],
+        &["scan", "--exemptions", &good, "--format", "json"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let exempt: Vec<&Value> = v["clusters"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "EXEMPT")
+        .collect();
+    assert_eq!(exempt.len(), 1, "{exempt:?}");
+    assert_eq!(exempt[0]["evidence"]["exemption_reason"], "bastion");
+    assert_eq!(
+        exempt[0]["evidence"]["exempted_by"],
+        "exemption list entry #1"
+    );
+    // The environment variable names the file too.
+    let o = cli(region, &[("EKS_WARDEN_EXEMPTIONS_FILE", &good)], &["scan"]);
+    assert_eq!(o.status.code(), Some(0));
+
+    // The Lambda's parameter, read by the CLI: the same verdict.
+    let conf = common::sdk_config(region).await;
+    aws_sdk_ssm::Client::new(&conf)
+        .put_parameter()
+        .name("/eks-warden/list")
+        .value(std::fs::read_to_string(&good).unwrap())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let o = cli(
+        region,
+        &[("EKS_WARDEN_EXEMPTIONS", "/eks-warden/list")],
+        &["scan"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // `handle`, the Lambda's code path, judges alike with the same list.
+    let invoke = temp("invoke.json", r#"{"clusters": ["web"]}"#);
+    let o = cli(
+        region,
+        &[("EKS_WARDEN_EXEMPTIONS_FILE", &good)],
+        &["handle", &invoke],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let run: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let statuses: Vec<&Value> = run["clusters"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["rule_id"] == "sg-open-ingress")
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, vec!["EXEMPT"]);
+    // A parameter name SSM could never accept stops the function at start, naming the variable.
+    let o = cli(
+        region,
+        &[("EKS_WARDEN_EXEMPTIONS", "my list")],
+        &["handle", &invoke],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&o).contains("EKS_WARDEN_EXEMPTIONS: \"my list\""));
+
+    let bad = temp(
+        "bad-exemptions.json",
+        &list(
+            json!([{"id": "x", "rule": "sg-open-ingress", "reason": "r", "owner": "o", "expires": "31/12/2099"}]),
+        ),
+    );
+    let o = cli(region, &[], &["scan", "--exemptions", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    let line = one_line(&o);
+    assert!(
+        line.contains("entry #1 (x): \"expires\" \"31/12/2099\" is not a date"),
+        "{line}"
+    );
+}
+
+// ------------------------------------------------------------------------------ the function's own echo
+
+/// Guards: a fix call made by the function's own role (as STS GetCallerIdentity names it) or by its
+/// member-role session is ignored as an echo; the same call by a person is evaluated.
+#[tokio::test]
+async fn the_functions_own_fix_is_ignored_and_a_persons_is_not() {
+    let region = "sa-east-1";
+    let sg = seed_web(region).await;
+    let conf = common::sdk_config(region).await;
+    // The function runs with its role's credentials, as a Lambda does.
+    let provider = aws_config::sts::AssumeRoleProvider::builder(
+        "arn:aws:iam::123456789012:role/eks-warden-FunctionRole",
+    )
+    .session_name("eks-warden-Function")
+    .configure(&conf)
+    .build()
+    .await;
+    let own = conf
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build();
+    let mut ctx = Context::new(
+        &own,
+        eks_warden::collect::Clients::new(&own),
+        Settings::default(),
+    );
+    ctx.member_role = Some("eks-warden-member".into());
+    let revoke = |actor: &str| {
+        json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+            "account": "123456789012", "region": region,
+            "detail": {"eventSource": "ec2.amazonaws.com", "eventName": "RevokeSecurityGroupIngress",
+                "userIdentity": {"type": "AssumedRole", "arn": actor},
+                "requestParameters": {"groupId": sg, "securityGroupRuleIds": {"items": [{"securityGroupRuleId": "sgr-1"}]}}}})
+    };
+    for actor in [
+        "arn:aws:sts::123456789012:assumed-role/eks-warden-FunctionRole/eks-warden-Function",
+        "arn:aws:sts::123456789012:assumed-role/eks-warden-member/eks-warden",
+    ] {
+        let run = handle(&ctx, &revoke(actor)).await.unwrap();
+        assert!(run.evaluated.is_empty(), "{actor}: {run:?}");
+        assert_eq!(
+            run.ignored[0].reason, "eks-warden's own fix, verified on a fresh read",
+            "{actor}"
+        );
+    }
+    let run = handle(
+        &ctx,
+        &revoke("arn:aws:sts::123456789012:assumed-role/ops-admin/jane"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.evaluated, vec!["web"], "{run:?}");
+    // Not a fix call: an AuthorizeSecurityGroupIngress by the function's role is evaluated.
+    let mut authorize = revoke(
+        "arn:aws:sts::123456789012:assumed-role/eks-warden-FunctionRole/eks-warden-Function",
+    );
+    authorize["detail"]["eventName"] = json!("AuthorizeSecurityGroupIngress");
+    let run = handle(&ctx, &authorize).await.unwrap();
+    assert_eq!(run.evaluated, vec!["web"], "{run:?}");
+}
+
+// ------------------------------------------------------------------------------ scan --baseline
+
+/// Guards: marks by finding id, resolved findings listed, `--fail-on-new` failing only on new violations
+/// at or above `--fail-on`, and the table's marks.
+#[tokio::test]
+async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
+    let region = "eu-south-1";
+    let sg = seed_web(region).await;
+    let o = cli(region, &[], &["scan", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let base = temp("baseline-1.json", &String::from_utf8_lossy(&o.stdout));
+
+    // Nothing changed: every violation unchanged; --fail-on-new passes, plain --fail-on still fails.
+    let o = cli(region, &[], &["scan", "--baseline", &base, "--fail-on-new"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = cli(region, &[], &["scan", "--baseline", &base]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // A second world-open rule appears and the first one goes.
+    let (clients, _) = common::clients(region).await;
+    seed::authorize(
+        &clients.ec2,
+        &sg,
+        &[Ingress::Cidr("tcp", 3389, 3389, "0.0.0.0/0")],
+    )
+    .await
+    .unwrap();
+    clients
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let o = cli(
+        region,
+        &[],
+        &[
+            "scan",
+            "--baseline",
+            &base,
+            "--format",
+            "json",
+            "--fail-on-new",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b = &v["baseline"];
+    assert_eq!(b["new"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(b["unchanged"].as_array().unwrap().len(), 0, "{b}");
+    let resolved = b["resolved"].as_array().unwrap();
+    assert_eq!(resolved.len(), 1, "{b}");
+    assert_eq!(resolved[0]["rule_id"], "sg-open-ingress");
+    assert_eq!(resolved[0]["now"], "gone");
+    let new_id = b["new"][0].as_str().unwrap();
+    let fail = v["clusters"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "FAIL")
+        .unwrap();
+    assert_eq!(fail["finding_id"], new_id);
+    assert!(fail["message"].as_str().unwrap().contains("3389"), "{fail}");
+
+    // The new violation is HIGH: --fail-on CRITICAL lets it through.
+    let o = cli(
+        region,
+        &[],
+        &[
+            "scan",
+            "--baseline",
+            &base,
+            "--fail-on-new",
+            "--fail-on",
+            "CRITICAL",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&cli(region, &[], &["scan", "--baseline", &base]).stdout)
+        .to_string();
+    assert!(
+        table.contains("HIGH     new       sg-open-ingress")
+            && table.contains("resolved since")
+            && table.contains("1 new, 0 unchanged, 1 resolved"),
+        "{table}"
+    );
+}
+
+/// Guards: a baseline that cannot be read is exit 2 with one line, before any scan.
+#[test]
+fn an_unreadable_baseline_is_exit_2_with_one_line() {
+    let o = cli(
+        "eu-central-2",
+        &[],
+        &["scan", "--baseline", "/nonexistent/previous.json"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&o).contains("/nonexistent/previous.json"));
+    let junk = temp("junk.json", "not json");
+    let o = cli("eu-central-2", &[], &["scan", "--baseline", &junk]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_line(&o).contains("not a report of `eks-warden scan --format json`"));
+    let o = cli("eu-central-2", &[], &["scan", "--fail-on-new"]);
+    assert_eq!(o.status.code(), Some(2), "--fail-on-new needs --baseline");
+}
