@@ -243,12 +243,7 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     let policy = policy_for(&args)?;
     let mut report = crate::scan::scan(&clients, &args.clusters, &settings).await?;
     if policy.active() {
-        for c in &mut report.clusters {
-            let pass =
-                crate::remediate::remediate(&clients, &c.cluster, &c.results, &settings, &policy)
-                    .await?;
-            c.remediations = pass.remediations;
-        }
+        fix_all(&clients, &mut report, &settings, &policy).await;
     }
     match args.format {
         Format::Json => println!("{}", crate::report::json(&report)),
@@ -259,7 +254,7 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     }
     if let Some(e) = report.errors.first() {
         return Err(CliError(format!(
-            "{} cluster(s) could not be evaluated; first: {}: {}",
+            "{} cluster(s) could not be evaluated or fixed; first: {}: {}",
             report.errors.len(),
             e.cluster,
             e.error
@@ -270,6 +265,34 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     } else {
         EXIT_OK
     })
+}
+
+/// Runs the fixes of every evaluated cluster under one write budget. A cluster whose fix pass fails keeps
+/// its evaluation and joins the report's errors (the scan then exits 2 naming it); the other clusters' work
+/// stands.
+async fn fix_all(
+    clients: &Clients,
+    report: &mut crate::scan::ScanReport,
+    settings: &Settings,
+    policy: &crate::remediate::Policy,
+) {
+    use crate::remediate::{remediate, Budget, NoHistory, Run};
+    let budget = Budget::new(policy.max_fixes);
+    for c in &mut report.clusters {
+        let mut history = NoHistory;
+        let mut run = Run {
+            budget: &budget,
+            history: &mut history,
+        };
+        match remediate(clients, &c.cluster, &c.results, settings, policy, &mut run).await {
+            Ok(pass) => c.remediations = pass.remediations,
+            Err(e) => report.errors.push(crate::scan::ClusterError {
+                cluster: c.cluster.clone(),
+                error: format!("remediation failed: {e}"),
+            }),
+        }
+    }
+    report.summary.errors = report.errors.len();
 }
 
 async fn handle(file: &str) -> Result<i32, CliError> {

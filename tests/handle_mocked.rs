@@ -242,7 +242,7 @@ async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
 
 #[tokio::test]
 async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
-    use eks_warden::remediate::{remediate, Mode, Outcome, Policy};
+    use eks_warden::remediate::{remediate_once as remediate, Mode, Outcome, Policy};
     let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
         DescribeClusterOutput::builder()
             .cluster(
@@ -286,8 +286,7 @@ async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
         let policy = Policy {
             mode,
             rules: ["endpoint-private-disabled".to_string()].into(),
-            allow_public_endpoint_off: false,
-            secrets_key_arn: None,
+            ..Policy::default()
         };
         let pass = remediate(&clients, "busy", &report.results, &settings, &policy)
             .await
@@ -310,7 +309,7 @@ async fn vpc_cni_network_policy_fix_through_update_addon() {
     use aws_sdk_eks::operation::list_addons::ListAddonsOutput;
     use aws_sdk_eks::operation::update_addon::UpdateAddonOutput;
     use aws_sdk_eks::types::Addon;
-    use eks_warden::remediate::{remediate, Action, Mode, Outcome, Policy};
+    use eks_warden::remediate::{remediate_once as remediate, Action, Mode, Outcome, Policy};
     let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
         DescribeClusterOutput::builder()
             .cluster(
@@ -388,8 +387,7 @@ async fn vpc_cni_network_policy_fix_through_update_addon() {
     let policy = Policy {
         mode: Mode::Remediate,
         rules: ["network-policy-not-enforced".to_string()].into(),
-        allow_public_endpoint_off: false,
-        secrets_key_arn: None,
+        ..Policy::default()
     };
     let pass = remediate(&clients, "np", &report.results, &settings, &policy)
         .await

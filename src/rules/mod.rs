@@ -25,7 +25,9 @@ mod version_unsupported;
 mod vpc_no_private_subnet;
 
 pub use access_entry_broad_admin::CLUSTER_ADMIN_POLICY;
-pub use network_policy_not_enforced::{declared_engine, engine_addon, NETWORK_POLICY_TAG, VPC_CNI};
+pub use network_policy_not_enforced::{
+    declared_engine, engine_addon, parse_configuration, NETWORK_POLICY_TAG, VPC_CNI,
+};
 
 #[cfg(test)]
 pub(crate) mod testkit;

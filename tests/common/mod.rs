@@ -139,6 +139,12 @@ pub async fn clients(region: &str) -> (Clients, CallCounter) {
 
 /// Runs the real `eks-warden` binary against the emulator.
 pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
+    run_cli_env(region, args, &[])
+}
+
+/// Runs the real `eks-warden` binary against the emulator with these settings in its environment.
+#[allow(dead_code)]
+pub fn run_cli_env(region: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
     cmd.args(args).env_remove("AWS_PROFILE");
     // Only this test's settings: none inherited from the developer's shell.
@@ -148,6 +154,9 @@ pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
         cmd.env_remove(k);
     }
     for (k, v) in emulator().env(region) {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().expect("run eks-warden")
