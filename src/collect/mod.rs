@@ -381,7 +381,7 @@ pub async fn collect_with(
         if let Some(rules) = rule_ids? {
             for (gid, ingress) in rules {
                 if let Some(Fact::Known(g)) = groups.get_mut(&gid) {
-                    g.ingress = ingress;
+                    g.ingress = convert::union_rules(std::mem::take(&mut g.ingress), ingress);
                 }
             }
         }
