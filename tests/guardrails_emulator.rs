@@ -522,3 +522,95 @@ async fn a_flapping_finding_stops_being_fixed() {
     assert_eq!(history.applied("sg-open-ingress", &calm).len(), 3);
     assert!(still_open(&clients, &flappy).await);
 }
+
+/// Fixing at scale: a pass over a nodegroup's IMDSv1 nodes reads the cluster once before and once after,
+/// whatever the number of nodes, and the write limit cuts it to the budget with the rest deferred.
+#[tokio::test]
+async fn a_pass_over_many_nodes_reads_the_cluster_twice() {
+    use eks_warden::remediate::{remediate_once, Mode, Policy};
+    use eks_warden::settings::Settings;
+    let region = "us-west-2";
+    let (clients, counter) = common::clients(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let sg = seed::security_group(&clients.ec2, &net.vpc, "nodes", &[])
+        .await
+        .unwrap();
+    seed::cluster(&clients.eks, private_only("fleet", &net.private, vec![]))
+        .await
+        .unwrap();
+    seed::nodegroup(
+        &clients.eks,
+        "fleet",
+        "ng",
+        &[&net.private[0]],
+        Ssh::From(&[&sg]),
+    )
+    .await
+    .unwrap();
+    for _ in 0..12 {
+        seed::node_with(
+            &clients.ec2,
+            "fleet",
+            Some("ng"),
+            &net.private[0],
+            &[&sg],
+            Some(("optional", 1)),
+        )
+        .await
+        .unwrap();
+    }
+    let settings = Settings::default();
+    let policy = |max| Policy {
+        mode: Mode::Remediate,
+        rules: ["nodes-imdsv1".to_string()].into(),
+        max_fixes: max,
+        ..Policy::default()
+    };
+    let count = |from: usize, op: &str| {
+        counter.operations()[from..]
+            .iter()
+            .filter(|o| o.as_str() == op)
+            .count()
+    };
+
+    let report = eks_warden::scan::evaluate_cluster(&clients, "fleet", &settings)
+        .await
+        .unwrap();
+    let from = counter.operations().len();
+    let pass = remediate_once(&clients, "fleet", &report.results, &settings, &policy(5))
+        .await
+        .unwrap();
+    let m = &pass.remediations[0];
+    assert_eq!(
+        (m.resource_id.as_str(), m.outcome),
+        ("ng", eks_warden::remediate::Outcome::Remediated),
+        "{m:?}"
+    );
+    assert!(m.detail.contains("5 of 12"), "{}", m.detail);
+    assert!(pass.recheck);
+    assert_eq!(count(from, "ModifyInstanceMetadataOptions"), 5);
+    assert_eq!(count(from, "DescribeCluster"), 2);
+
+    // The re-check finishes the rest: still two reads, seven writes.
+    let report = eks_warden::scan::evaluate_cluster(&clients, "fleet", &settings)
+        .await
+        .unwrap();
+    let from = counter.operations().len();
+    let pass = remediate_once(&clients, "fleet", &report.results, &settings, &policy(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        pass.remediations[0].detail,
+        "applied and verified on a fresh read"
+    );
+    assert_eq!(count(from, "ModifyInstanceMetadataOptions"), 7);
+    assert_eq!(count(from, "DescribeCluster"), 2);
+    let after = eks_warden::scan::evaluate_cluster(&clients, "fleet", &settings)
+        .await
+        .unwrap();
+    assert!(
+        !after.failures().any(|f| f.rule_id == "nodes-imdsv1"),
+        "{:?}",
+        after.results
+    );
+}
