@@ -22,11 +22,16 @@ echo "after the dry run:"
 "$bin/eks-warden" scan --cluster insecure --format json | summary sg-open-ingress
 
 echo
-echo "# Remediation, applied: nodegroup subnets stop handing out public IPs"
+echo "# A guardrail: the nodegroup subnet routes only to an internet gateway, so it keeps its public IPs"
+echo "\$ eks-warden scan --cluster insecure --fix --dry-run --fix-rule nodes-public-ip"
+"$bin/eks-warden" scan --cluster insecure --fix --dry-run --fix-rule nodes-public-ip | sed -n '/remediation:/,/^$/p'
+
+echo
+echo "# Remediation, applied: the nodes stop answering IMDSv1 (one result per nodegroup, its nodes as evidence)"
 echo "before:"
-"$bin/eks-warden" scan --cluster insecure --format json | summary nodes-public-ip
-echo "\$ eks-warden scan --cluster insecure --fix --fix-rule nodes-public-ip"
-"$bin/eks-warden" scan --cluster insecure --fix --fix-rule nodes-public-ip | sed -n '/remediation:/,/^$/p'
-echo "after (the running node keeps its address until it is replaced; that is a person's call):"
-"$bin/eks-warden" scan --cluster insecure --format json | summary nodes-public-ip
+"$bin/eks-warden" scan --cluster insecure --format json | summary nodes-imdsv1
+echo "\$ eks-warden scan --cluster insecure --fix --fix-rule nodes-imdsv1"
+"$bin/eks-warden" scan --cluster insecure --fix --fix-rule nodes-imdsv1 | sed -n '/remediation:/,/^$/p'
+echo "after:"
+"$bin/eks-warden" scan --cluster insecure --format json | summary nodes-imdsv1
 exit 0

@@ -282,12 +282,7 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     let policy = policy_for(&args)?;
     let mut report = crate::scan::scan(&clients, &args.clusters, &settings).await?;
     if policy.active() {
-        for c in &mut report.clusters {
-            let pass =
-                crate::remediate::remediate(&clients, &c.cluster, &c.results, &settings, &policy)
-                    .await?;
-            c.remediations = pass.remediations;
-        }
+        fix_all(&clients, &mut report, &settings, &policy).await;
     }
     if let Some(b) = &baseline {
         report.baseline = Some(b.compare(&report));
@@ -295,7 +290,7 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     print_report(&report, args.format);
     if let Some(e) = report.errors.first() {
         return Err(CliError(format!(
-            "{} cluster(s) could not be evaluated; first: {}: {}",
+            "{} cluster(s) could not be evaluated or fixed; first: {}: {}",
             report.errors.len(),
             e.cluster,
             e.error
@@ -335,6 +330,34 @@ fn print_report(report: &crate::scan::ScanReport, format: Format) {
 fn pretty<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v)
         .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+}
+
+/// Runs the fixes of every evaluated cluster under one write budget. A cluster whose fix pass fails keeps
+/// its evaluation and joins the report's errors (the scan then exits 2 naming it); the other clusters' work
+/// stands.
+async fn fix_all(
+    clients: &Clients,
+    report: &mut crate::scan::ScanReport,
+    settings: &Settings,
+    policy: &crate::remediate::Policy,
+) {
+    use crate::remediate::{remediate, Budget, NoHistory, Run};
+    let budget = Budget::new(policy.max_fixes);
+    for c in &mut report.clusters {
+        let mut history = NoHistory;
+        let mut run = Run {
+            budget: &budget,
+            history: &mut history,
+        };
+        match remediate(clients, &c.cluster, &c.results, settings, policy, &mut run).await {
+            Ok(pass) => c.remediations = pass.remediations,
+            Err(e) => report.errors.push(crate::scan::ClusterError {
+                cluster: c.cluster.clone(),
+                error: format!("remediation failed: {e}"),
+            }),
+        }
+    }
+    report.summary.errors = report.errors.len();
 }
 
 async fn handle(file: &str) -> Result<i32, CliError> {

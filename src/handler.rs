@@ -4,7 +4,7 @@
 use crate::collect::{self, Clients, CollectError};
 use crate::event::{parse_payload, PayloadError, Trigger};
 use crate::notify;
-use crate::remediate::{remediate, Policy};
+use crate::remediate::{remediate, Budget, NoHistory, Policy, Run as FixRun};
 use crate::route::{RegionIndex, Resolver};
 use crate::scan::{evaluate_cluster, ClusterReport, CLUSTER_CONCURRENCY};
 use crate::settings::Settings;
@@ -545,6 +545,8 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
     };
     // Each cluster once, whatever the number of records that named it.
     let settings = &settings;
+    // One write budget for the whole invocation, shared by every cluster it fixes.
+    let budget = Budget::new(ctx.policy.max_fixes);
     let outcomes: Vec<(Target, Result<ClusterReport, CollectError>)> = stream::iter(wanted.iter())
         .map(|(key, named)| async move {
             let r = evaluate_cluster(&named.scope.clients, &key.2, settings).await;
@@ -569,12 +571,18 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
                 run.evaluated.push(name.clone());
                 let mut again = SETTLING.contains(&report.status.as_str());
                 if ctx.policy.active() {
+                    let mut history = NoHistory;
+                    let mut fixes = FixRun {
+                        budget: &budget,
+                        history: &mut history,
+                    };
                     match remediate(
                         &named.scope.clients,
                         name,
                         &report.results,
                         settings,
                         &ctx.policy,
+                        &mut fixes,
                     )
                     .await
                     {

@@ -7,7 +7,7 @@ mod common;
 use aws_sdk_eks::types::{AuthenticationMode, VersionStatus};
 use common::seed::{self, ClusterExtras, ClusterSpec};
 use eks_warden::collect::Clients;
-use eks_warden::remediate::{remediate, Mode, Outcome, Policy};
+use eks_warden::remediate::{remediate_once, Mode, Outcome, Policy};
 use eks_warden::rules::{RuleResult, Status};
 use eks_warden::scan::{evaluate_cluster, ClusterReport};
 use eks_warden::settings::Settings;
@@ -60,6 +60,7 @@ fn policy(rules: &[&str]) -> Policy {
         rules: rules.iter().map(|r| r.to_string()).collect(),
         allow_public_endpoint_off: false,
         secrets_key_arn: None,
+        ..Policy::default()
     }
 }
 
@@ -338,7 +339,7 @@ async fn access_entries_deletion_protection_and_network_policy_fixes() {
     let mut remediated = Vec::new();
     for pass in 0..4 {
         let report = evaluate_cluster(&c, "fixme", &settings).await.unwrap();
-        let done = remediate(&c, "fixme", &report.results, &settings, &policy(&rules))
+        let done = remediate_once(&c, "fixme", &report.results, &settings, &policy(&rules))
             .await
             .unwrap();
         let applied: Vec<_> = done
@@ -421,7 +422,7 @@ async fn secrets_encryption_fix_associates_the_configured_key() {
         (with_key.clone(), Outcome::Remediated),
     ] {
         let report = evaluate_cluster(&c, "secrets", &settings).await.unwrap();
-        let done = remediate(&c, "secrets", &report.results, &settings, &p)
+        let done = remediate_once(&c, "secrets", &report.results, &settings, &p)
             .await
             .unwrap();
         assert_eq!(done.remediations.len(), 1, "{:?}", done.remediations);
@@ -446,7 +447,7 @@ async fn secrets_encryption_fix_associates_the_configured_key() {
     assert_eq!(arn, Some(key));
     let writes = counter.writes().len();
     let report = evaluate_cluster(&c, "secrets", &settings).await.unwrap();
-    let done = remediate(&c, "secrets", &report.results, &settings, &with_key)
+    let done = remediate_once(&c, "secrets", &report.results, &settings, &with_key)
         .await
         .unwrap();
     assert!(done.remediations.is_empty(), "{:?}", done.remediations);

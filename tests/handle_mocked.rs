@@ -242,7 +242,7 @@ async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
 
 #[tokio::test]
 async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
-    use eks_warden::remediate::{remediate, Mode, Outcome, Policy};
+    use eks_warden::remediate::{remediate_once as remediate, Mode, Outcome, Policy};
     let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
         DescribeClusterOutput::builder()
             .cluster(
@@ -286,8 +286,7 @@ async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
         let policy = Policy {
             mode,
             rules: ["endpoint-private-disabled".to_string()].into(),
-            allow_public_endpoint_off: false,
-            secrets_key_arn: None,
+            ..Policy::default()
         };
         let pass = remediate(&clients, "busy", &report.results, &settings, &policy)
             .await

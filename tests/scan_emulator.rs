@@ -75,22 +75,22 @@ async fn each_rule_fires_exactly_where_seeded() {
     assert_eq!(f.len(), 1);
     assert_eq!(&f[0].resource_id, public_subnet);
 
-    let mut ip: Vec<(ResourceType, String)> = fails(&insecure, "nodes-public-ip")
+    // The node's public address is reported per nodegroup, the node named in the evidence.
+    let ip = fails(&insecure, "nodes-public-ip");
+    let mut found: Vec<(ResourceType, String)> = ip
         .iter()
         .map(|r| (r.resource_type, r.resource_id.clone()))
         .collect();
-    ip.sort();
+    found.sort();
     assert_eq!(
-        ip,
+        found,
         vec![
             (ResourceType::Subnet, public_subnet.clone()),
-            (ResourceType::Instance, demo.insecure_node.clone())
+            (ResourceType::Nodegroup, "workers".to_string()),
         ]
-        .into_iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect::<Vec<_>>()
     );
+    let workers = ip.iter().find(|r| r.resource_id == "workers").unwrap();
+    assert_eq!(workers.evidence["instances"], demo.insecure_node);
 
     // The two seeded groups, and the group EKS made for the nodegroup's SSH from anywhere.
     let sg = fails(&insecure, "sg-open-ingress");
@@ -140,8 +140,9 @@ async fn each_rule_fires_exactly_where_seeded() {
     assert_eq!(imds.len(), 1, "{imds:#?}");
     assert_eq!(
         (imds[0].resource_type, imds[0].resource_id.as_str()),
-        (ResourceType::Instance, demo.insecure_node.as_str())
+        (ResourceType::Nodegroup, "workers")
     );
+    assert_eq!(imds[0].evidence["instances"], demo.insecure_node);
     assert!(
         imds[0].message.contains("HttpTokens=optional"),
         "{}",

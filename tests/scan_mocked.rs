@@ -765,3 +765,103 @@ mod catalog {
             .all(|x| !settings.disabled_rules.contains(&x.rule_id)));
     }
 }
+
+/// Right after a change the two security-group reads can disagree: DescribeSecurityGroups lists a world-open
+/// rule that DescribeSecurityGroupRules does not return yet. The verdict judges the union, so the group
+/// fails instead of passing on the narrower read.
+#[tokio::test]
+async fn the_two_security_group_reads_disagreeing_never_hide_an_open_rule() {
+    use aws_sdk_ec2::operation::{
+        describe_instances::DescribeInstancesOutput,
+        describe_route_tables::DescribeRouteTablesOutput,
+        describe_security_group_rules::DescribeSecurityGroupRulesOutput,
+        describe_security_groups::DescribeSecurityGroupsOutput,
+        describe_subnets::DescribeSubnetsOutput,
+    };
+    use aws_sdk_ec2::types as ec2;
+    let perm = |port: i32, cidr: &str| {
+        ec2::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(ec2::IpRange::builder().cidr_ip(cidr).build())
+            .build()
+    };
+    let (open, narrow) = (perm(22, "0.0.0.0/0"), perm(443, "10.0.0.0/8"));
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(move || {
+        DescribeSecurityGroupsOutput::builder()
+            .security_groups(
+                ec2::SecurityGroup::builder()
+                    .group_id("sg-extra")
+                    .group_name("extra")
+                    .vpc_id("vpc-1")
+                    .ip_permissions(open.clone())
+                    .ip_permissions(narrow.clone())
+                    .build(),
+            )
+            .security_groups(
+                ec2::SecurityGroup::builder()
+                    .group_id("sg-cluster")
+                    .group_name("cluster")
+                    .vpc_id("vpc-1")
+                    .build(),
+            )
+            .build()
+    });
+    // The rules read lags: it returns only the narrow rule.
+    let rules = mock!(aws_sdk_ec2::Client::describe_security_group_rules).then_output(|| {
+        DescribeSecurityGroupRulesOutput::builder()
+            .security_group_rules(
+                ec2::SecurityGroupRule::builder()
+                    .security_group_rule_id("sgr-443")
+                    .group_id("sg-extra")
+                    .is_egress(false)
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .cidr_ipv4("10.0.0.0/8")
+                    .build(),
+            )
+            .build()
+    });
+    let ec2 = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [
+            &mock!(aws_sdk_ec2::Client::describe_instances)
+                .then_output(|| DescribeInstancesOutput::builder().build()),
+            &mock!(aws_sdk_ec2::Client::describe_subnets)
+                .then_output(|| DescribeSubnetsOutput::builder().build()),
+            &mock!(aws_sdk_ec2::Client::describe_route_tables)
+                .then_output(|| DescribeRouteTablesOutput::builder().build()),
+            &groups,
+            &rules
+        ]
+    );
+    let [addons, entries, versions] = catalog_reads_empty();
+    let eks = mock_client!(
+        aws_sdk_eks,
+        RuleMode::MatchAny,
+        [
+            &describe_cluster_ok(),
+            &no_nodegroups(),
+            &addons,
+            &entries,
+            &versions
+        ]
+    );
+    let r = evaluate_cluster(&Clients { eks, ec2 }, "prod", &Settings::default())
+        .await
+        .unwrap();
+    assert_eq!(rules.num_calls(), 1);
+    let open: Vec<_> = r
+        .results
+        .iter()
+        .filter(|x| x.rule_id == "sg-open-ingress" && x.resource_id == "sg-extra")
+        .collect();
+    assert_eq!(open.len(), 1, "{:#?}", r.results);
+    assert_eq!(open[0].status, Status::Fail);
+    assert_eq!(open[0].evidence["ports"], "tcp/22");
+    // No rule id for it yet: the fix will say so rather than guess.
+    assert!(!open[0].evidence.contains_key("rule_id"));
+}

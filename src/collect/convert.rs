@@ -437,9 +437,59 @@ pub fn group_rule(r: &ec2::SecurityGroupRule) -> IngressRule {
     }
 }
 
+/// The ingress rules of one group as both reads tell them. DescribeSecurityGroupRules lends its rule ids to
+/// the permissions DescribeSecurityGroups listed; a rule only one read returned (the two disagree for a
+/// while after a change) is kept, so a world-open rule never vanishes from the verdict.
+pub fn union_rules(described: Vec<IngressRule>, with_ids: Vec<IngressRule>) -> Vec<IngressRule> {
+    fn same(a: &IngressRule, b: &IngressRule) -> bool {
+        let all = |p: &str| p == "-1" || p == "all";
+        let ports = all(&a.protocol) && all(&b.protocol)
+            || (a.protocol == b.protocol && a.from_port == b.from_port && a.to_port == b.to_port);
+        ports
+            && a.cidr_ipv4 == b.cidr_ipv4
+            && a.cidr_ipv6 == b.cidr_ipv6
+            && a.referenced_group_id == b.referenced_group_id
+            && a.prefix_list_id == b.prefix_list_id
+    }
+    let mut out = described;
+    for r in with_ids {
+        match out.iter_mut().find(|d| d.rule_id.is_none() && same(d, &r)) {
+            Some(d) => d.rule_id = r.rule_id,
+            None => out.push(r),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_security_group_reads_count() {
+        let rule = |id: Option<&str>, port: i32, cidr: &str| IngressRule {
+            rule_id: id.map(str::to_string),
+            protocol: "tcp".into(),
+            from_port: Some(port),
+            to_port: Some(port),
+            cidr_ipv4: Some(cidr.into()),
+            ..IngressRule::default()
+        };
+        let described = vec![rule(None, 22, "0.0.0.0/0"), rule(None, 443, "10.0.0.0/8")];
+        let with_ids = vec![
+            rule(Some("sgr-443"), 443, "10.0.0.0/8"),
+            rule(Some("sgr-80"), 80, "0.0.0.0/0"),
+        ];
+        let u = union_rules(described, with_ids);
+        assert_eq!(
+            u,
+            vec![
+                rule(None, 22, "0.0.0.0/0"),
+                rule(Some("sgr-443"), 443, "10.0.0.0/8"),
+                rule(Some("sgr-80"), 80, "0.0.0.0/0"),
+            ]
+        );
+    }
 
     #[test]
     fn arn_parts() {

@@ -22,6 +22,7 @@
 //! evaluation, so a rule never judges half-read state.
 
 mod convert;
+mod endpoint_flags;
 
 use crate::model::*;
 use crate::rules;
@@ -380,7 +381,7 @@ pub async fn collect_with(
         if let Some(rules) = rule_ids? {
             for (gid, ingress) in rules {
                 if let Some(Fact::Known(g)) = groups.get_mut(&gid) {
-                    g.ingress = ingress;
+                    g.ingress = convert::union_rules(std::mem::take(&mut g.ingress), ingress);
                 }
             }
         }
@@ -429,10 +430,21 @@ async fn describe_cluster(
     calls: &Counter,
 ) -> Result<Cluster, CollectError> {
     calls.add();
-    let out = clients.eks.describe_cluster().name(name).send().await;
+    let flags = endpoint_flags::EndpointFlags::default();
+    let out = clients
+        .eks
+        .describe_cluster()
+        .name(name)
+        .customize()
+        .interceptor(flags.clone())
+        .send()
+        .await;
     match out {
         Ok(out) => match out.cluster() {
-            Some(c) => Ok(convert::cluster(c, name)),
+            Some(c) => Ok(endpoint_flags::unless_missing(
+                convert::cluster(c, name),
+                &flags,
+            )),
             None => Err(CollectError::ClusterNotFound(name.to_string())),
         },
         Err(e)

@@ -25,7 +25,9 @@ mod version_unsupported;
 mod vpc_no_private_subnet;
 
 pub use access_entry_broad_admin::CLUSTER_ADMIN_POLICY;
-pub use network_policy_not_enforced::{declared_engine, engine_addon, NETWORK_POLICY_TAG, VPC_CNI};
+pub use network_policy_not_enforced::{
+    declared_engine, engine_addon, parse_configuration, NETWORK_POLICY_TAG, VPC_CNI,
+};
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -258,6 +260,33 @@ impl RuleResult {
         self.severity = severity;
         self
     }
+}
+
+/// Where a group of nodes is reported: a nodegroup, or a subnet for nodes outside managed nodegroups.
+pub(crate) type NodeGroupKey = (ResourceType, String);
+/// The members of one group of nodes, each with what the rule found on it.
+pub(crate) type NodeGroup<'a, T> = (NodeGroupKey, Vec<(&'a crate::model::Instance, T)>);
+
+/// Node instances gathered for one result each: by managed nodegroup, else by subnet (self-managed nodes),
+/// so scaling a group in or out changes a result's evidence, never the set of findings.
+pub(crate) fn by_node_group<'a, T>(
+    items: impl IntoIterator<Item = (&'a crate::model::Instance, T)>,
+) -> Vec<NodeGroup<'a, T>> {
+    let mut groups: BTreeMap<NodeGroupKey, Vec<(&crate::model::Instance, T)>> = BTreeMap::new();
+    for (i, v) in items {
+        let key = match (&i.nodegroup, &i.subnet_id) {
+            (Some(ng), _) => (ResourceType::Nodegroup, ng.clone()),
+            (None, Some(subnet)) => (ResourceType::Subnet, subnet.clone()),
+            (None, None) => (ResourceType::Instance, i.id.clone()),
+        };
+        groups.entry(key).or_default().push((i, v));
+    }
+    groups.into_iter().collect()
+}
+
+/// "nodegroup ng-a" / "subnet subnet-1": how a person names a group of nodes.
+pub(crate) fn group_label(rt: ResourceType, id: &str) -> String {
+    format!("{} {id}", rt.as_str())
 }
 
 /// Runs every enabled rule over a snapshot and applies exemptions.

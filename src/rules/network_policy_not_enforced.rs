@@ -53,24 +53,29 @@ pub fn engine_addon<'a>(
     names.find(|n| cfg.network_policy_addons.contains(&n.to_ascii_lowercase()))
 }
 
-/// `enableNetworkPolicy` from the add-on's configuration values: JSON, or the flat YAML the console and
-/// CLI also accept. `None` when the configuration does not set it.
-fn network_policy_flag(config: &str) -> Option<bool> {
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(config) {
-        return match v.get("enableNetworkPolicy")? {
-            serde_json::Value::Bool(b) => Some(*b),
-            serde_json::Value::String(s) => Some(s.eq_ignore_ascii_case("true")),
-            _ => Some(false),
-        };
+/// The add-on's configuration values as a mapping: JSON is YAML, and YAML may be block or flow style.
+/// Empty text is an empty mapping; `Err` says why anything else is not a mapping.
+pub fn parse_configuration(config: &str) -> Result<serde_yaml_ng::Mapping, String> {
+    if config.trim().is_empty() {
+        return Ok(serde_yaml_ng::Mapping::new());
     }
-    // A top-level YAML key starts in column 0.
-    config.lines().find_map(|line| {
-        let value = line.strip_prefix("enableNetworkPolicy")?.trim_start();
-        let value = value.strip_prefix(':')?;
-        let value = value.split('#').next().unwrap_or_default().trim();
-        let value = value.trim_matches(|c| c == '"' || c == '\'');
-        Some(value.eq_ignore_ascii_case("true"))
-    })
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(config) {
+        Ok(serde_yaml_ng::Value::Mapping(m)) => Ok(m),
+        Ok(serde_yaml_ng::Value::Null) => Ok(serde_yaml_ng::Mapping::new()),
+        Ok(_) => Err("the configuration is not a mapping of keys to values".into()),
+        Err(e) => Err(format!("the configuration is not valid JSON or YAML: {e}")),
+    }
+}
+
+/// `enableNetworkPolicy` from the add-on's configuration values. `None` when the configuration does not
+/// set it or cannot be read as a mapping (the rule then fails closed: no engine is proven).
+fn network_policy_flag(config: &str) -> Option<bool> {
+    let m = parse_configuration(config).ok()?;
+    match m.get("enableNetworkPolicy")? {
+        serde_yaml_ng::Value::Bool(b) => Some(*b),
+        serde_yaml_ng::Value::String(s) => Some(s.eq_ignore_ascii_case("true")),
+        _ => Some(false),
+    }
 }
 
 fn evaluate(s: &ClusterSnapshot, cfg: &Settings) -> Vec<RuleResult> {
@@ -215,6 +220,26 @@ mod tests {
                 None,
                 Pass,
                 "VPC CNI",
+            ),
+            (
+                "vpc-cni flow-style yaml on",
+                Fact::Known(vec![addon(
+                    "vpc-cni",
+                    Some(r#"{enableNetworkPolicy: "true", env: {WARM_IP_TARGET: "5"}}"#),
+                )]),
+                None,
+                Pass,
+                "VPC CNI",
+            ),
+            (
+                "vpc-cni unreadable configuration",
+                Fact::Known(vec![addon(
+                    "vpc-cni",
+                    Some("enableNetworkPolicy: [unclosed"),
+                )]),
+                None,
+                Fail,
+                "vpc-cni",
             ),
             (
                 "vpc-cni bool on",

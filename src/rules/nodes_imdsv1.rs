@@ -138,6 +138,7 @@ fn evaluate(s: &ClusterSnapshot, _cfg: &Settings) -> Vec<RuleResult> {
         Err(why) => out.push(RuleResult::unknown(m, Cluster, name, "node instances", why)),
         Ok(instances) => {
             let mut bad = 0;
+            let mut failing = Vec::new();
             for i in instances {
                 let o = match i.metadata_options.as_ref() {
                     Ok(o) => o,
@@ -154,24 +155,16 @@ fn evaluate(s: &ClusterSnapshot, _cfg: &Settings) -> Vec<RuleResult> {
                     }
                 };
                 let p = problems(o);
-                if p.is_empty() {
-                    continue;
+                if !p.is_empty() {
+                    bad += 1;
+                    failing.push((i, p));
                 }
-                bad += 1;
-                let mut r = with_options(
-                    RuleResult::fail(
-                        m,
-                        Instance,
-                        &i.id,
-                        format!("node instance {} ({}) {}", i.id, i.state, p.join(" and ")),
-                    ),
-                    o,
-                );
-                if let Some(ng) = &i.nodegroup {
-                    r = r.with("nodegroup", ng.clone());
-                }
-                out.push(r);
             }
+            out.extend(
+                super::by_node_group(failing)
+                    .into_iter()
+                    .map(|((rt, id), members)| judge_group(rt, &id, &members)),
+            );
             if bad == 0 {
                 out.push(RuleResult::pass(
                     m,
@@ -187,6 +180,44 @@ fn evaluate(s: &ClusterSnapshot, _cfg: &Settings) -> Vec<RuleResult> {
         }
     }
     out
+}
+
+/// One result for the failing instances of one nodegroup (or subnet), with the instances as evidence.
+fn judge_group(
+    rt: super::ResourceType,
+    id: &str,
+    members: &[(&crate::model::Instance, Vec<String>)],
+) -> RuleResult {
+    let ids: Vec<&str> = members.iter().map(|(i, _)| i.id.as_str()).collect();
+    let details: Vec<String> = members
+        .iter()
+        .take(3)
+        .map(|(i, p)| format!("{} {}", i.id, p.join(" and ")))
+        .collect();
+    let more = members.len().saturating_sub(details.len());
+    let more = if more > 0 {
+        format!("; {more} more")
+    } else {
+        String::new()
+    };
+    let mut r = RuleResult::fail(
+        &RULE.meta,
+        rt,
+        id,
+        format!(
+            "{}: {} instance(s) allow IMDSv1 or let pods reach the metadata service ({}{more})",
+            super::group_label(rt, id),
+            members.len(),
+            details.join("; ")
+        ),
+    )
+    .keyed("instances")
+    .with("instances", ids.join(","))
+    .with("count", members.len().to_string());
+    if rt == super::ResourceType::Nodegroup {
+        r = r.with("nodegroup", id);
+    }
+    r
 }
 
 #[cfg(test)]
@@ -245,7 +276,7 @@ mod tests {
                     instances_mut(s)[0].metadata_options =
                         Fact::Known(opts(Some("optional"), Some(1)))
                 },
-                vec![row(In, I, Fail)],
+                vec![row(N, "general", Fail)],
             ),
             (
                 "instance hop limit 2",
@@ -253,7 +284,7 @@ mod tests {
                     instances_mut(s)[0].metadata_options =
                         Fact::Known(opts(Some("required"), Some(2)))
                 },
-                vec![row(In, I, Fail)],
+                vec![row(N, "general", Fail)],
             ),
             (
                 "instance endpoint off",
@@ -341,7 +372,49 @@ mod tests {
             "{}",
             r[1].message
         );
-        assert_eq!(r[1].evidence["hop_limit"], "2");
+        assert_eq!(r[1].evidence["instances"], I);
         assert_eq!(r[1].evidence["nodegroup"], "general");
+        assert_eq!(r[1].discriminator.as_deref(), Some("instances"));
+    }
+
+    /// Scaling a nodegroup out or in changes the evidence of its one result, never the set of results.
+    #[test]
+    fn instances_aggregate_per_nodegroup_and_subnet() {
+        let mut s = baseline();
+        let mut node = instances_mut(&mut s)[0].clone();
+        node.metadata_options = Fact::Known(opts(Some("optional"), Some(1)));
+        let mut nodes = vec![];
+        for n in 0..3 {
+            nodes.push(crate::model::Instance {
+                id: format!("i-{n}"),
+                ..node.clone()
+            });
+        }
+        nodes.push(crate::model::Instance {
+            id: "i-self".into(),
+            nodegroup: None,
+            subnet_id: Some(testkit::SUBNET_B.into()),
+            ..node.clone()
+        });
+        *instances_mut(&mut s) = nodes;
+        let r: Vec<RuleResult> = evaluate(&s, &Settings::default())
+            .into_iter()
+            .filter(|r| r.status == Status::Fail)
+            .collect();
+        assert_eq!(r.len(), 2, "{r:#?}");
+        let ng = r
+            .iter()
+            .find(|x| x.resource_type == ResourceType::Nodegroup)
+            .unwrap();
+        assert_eq!(ng.resource_id, "general");
+        assert_eq!(ng.evidence["instances"], "i-0,i-1,i-2");
+        assert!(ng
+            .message
+            .starts_with("nodegroup general: 3 instance(s) allow IMDSv1"));
+        let sn = r.iter().find(|x| x.resource_id != "general").unwrap();
+        assert_eq!(
+            (sn.resource_type, sn.resource_id.as_str()),
+            (ResourceType::Subnet, testkit::SUBNET_B)
+        );
     }
 }

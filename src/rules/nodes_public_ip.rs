@@ -1,5 +1,5 @@
 use super::{
-    ResourceType::{Cluster, Instance, Subnet},
+    ResourceType::{Cluster, Subnet},
     Rule, RuleMeta, RuleResult, Severity,
 };
 use crate::model::{ClusterSnapshot, Fact, Unreadable};
@@ -37,30 +37,21 @@ fn evaluate(s: &ClusterSnapshot, _cfg: &Settings) -> Vec<RuleResult> {
     let mut live_instances = 0;
     match s.instances.as_ref() {
         Ok(instances) => {
+            let mut public = Vec::new();
             for i in instances {
                 if matches!(i.state.as_str(), "stopped" | "terminated") {
                     continue;
                 }
                 live_instances += 1;
-                let Some(ip) = &i.public_ip else { continue };
-                let subnet = i.subnet_id.as_deref().unwrap_or("unknown");
-                let mut r = RuleResult::fail(
-                    m,
-                    Instance,
-                    &i.id,
-                    format!(
-                        "node instance {} ({}) has public IPv4 address {ip} in subnet {subnet}",
-                        i.id, i.state
-                    ),
-                )
-                .with("public_ip", ip.clone())
-                .with("subnet", subnet)
-                .with("state", i.state.clone());
-                if let Some(ng) = &i.nodegroup {
-                    r = r.with("nodegroup", ng.clone());
+                if let Some(ip) = &i.public_ip {
+                    public.push((i, ip.as_str()));
                 }
-                out.push(r);
             }
+            out.extend(
+                super::by_node_group(public)
+                    .into_iter()
+                    .map(|((rt, id), members)| judge_nodes(rt, &id, &members)),
+            );
         }
         Err(why) => out.push(RuleResult::unknown(m, Cluster, name, "node instances", why)),
     }
@@ -102,6 +93,44 @@ fn evaluate(s: &ClusterSnapshot, _cfg: &Settings) -> Vec<RuleResult> {
         ));
     }
     out
+}
+
+/// One result for the public-addressed nodes of one nodegroup (or subnet), with the instances as evidence.
+fn judge_nodes(
+    rt: super::ResourceType,
+    id: &str,
+    members: &[(&crate::model::Instance, &str)],
+) -> RuleResult {
+    let ids: Vec<&str> = members.iter().map(|(i, _)| i.id.as_str()).collect();
+    let shown: Vec<String> = members
+        .iter()
+        .take(3)
+        .map(|(i, ip)| format!("{} {ip}", i.id))
+        .collect();
+    let more = members.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!("; {more} more")
+    } else {
+        String::new()
+    };
+    let mut r = RuleResult::fail(
+        &RULE.meta,
+        rt,
+        id,
+        format!(
+            "{}: {} node instance(s) have public IPv4 addresses ({}{more})",
+            super::group_label(rt, id),
+            members.len(),
+            shown.join("; ")
+        ),
+    )
+    .keyed("instances")
+    .with("instances", ids.join(","))
+    .with("count", members.len().to_string());
+    if rt == super::ResourceType::Nodegroup {
+        r = r.with("nodegroup", id);
+    }
+    r
 }
 
 fn judge_subnet(s: &ClusterSnapshot, id: &str, nodegroups: &str) -> RuleResult {
@@ -149,7 +178,7 @@ mod tests {
     use crate::rules::testkit::{
         self, baseline, instances_mut, nodegroups_mut, subnet_mut, SUBNET_A, SUBNET_B,
     };
-    use crate::rules::{ResourceType, Status};
+    use crate::rules::{ResourceType, ResourceType::Nodegroup, Status};
 
     type Mutate = fn(&mut ClusterSnapshot);
     type Row = (ResourceType, String, Status);
@@ -172,7 +201,6 @@ mod tests {
     #[test]
     fn table() {
         use Status::*;
-        const I: &str = "i-0000000000000000a";
         let cases: &[(&str, Mutate, Vec<Row>)] = &[
             (
                 "baseline",
@@ -183,7 +211,7 @@ mod tests {
                 "running instance with public ip",
                 public_ip,
                 vec![
-                    row(Instance, I, Fail),
+                    row(Nodegroup, "general", Fail),
                     row(Subnet, SUBNET_A, Pass),
                     row(Subnet, SUBNET_B, Pass),
                 ],
@@ -230,7 +258,10 @@ mod tests {
                     public_ip(s);
                     s.nodegroups = testkit::denied();
                 },
-                vec![row(Instance, I, Fail), row(Cluster, "prod", Unknown)],
+                vec![
+                    row(Nodegroup, "general", Fail),
+                    row(Cluster, "prod", Unknown),
+                ],
             ),
             (
                 "no nodegroups, private instances",
@@ -265,12 +296,13 @@ mod tests {
     }
 
     #[test]
-    fn instance_failure_names_address_and_subnet() {
+    fn node_failure_names_nodegroup_instances_and_addresses() {
         let mut s = baseline();
         public_ip(&mut s);
         let r = evaluate(&s, &Settings::default()).remove(0);
-        assert_eq!(r.evidence["public_ip"], "198.51.100.7");
-        assert_eq!(r.evidence["subnet"], SUBNET_A);
+        assert_eq!(r.evidence["instances"], "i-0000000000000000a");
+        assert_eq!(r.evidence["nodegroup"], "general");
+        assert_eq!(r.discriminator.as_deref(), Some("instances"));
         assert!(
             r.message.contains("198.51.100.7") && r.message.contains("i-0000000000000000a"),
             "{}",

@@ -162,11 +162,25 @@ pub async fn clients_for(emu: &Emulator, region: &str) -> (Clients, CallCounter)
 
 /// Runs the real `eks-warden` binary against the emulator.
 pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
-    run_cli_on(emulator(), region, args)
+    run_cli_full(emulator(), region, args, &[])
 }
 
 /// Runs the real `eks-warden` binary against a given emulator.
 pub fn run_cli_on(emu: &Emulator, region: &str, args: &[&str]) -> std::process::Output {
+    run_cli_full(emu, region, args, &[])
+}
+
+/// Runs the real `eks-warden` binary against the emulator with these settings in its environment.
+pub fn run_cli_env(region: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    run_cli_full(emulator(), region, args, env)
+}
+
+fn run_cli_full(
+    emu: &Emulator,
+    region: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
     cmd.args(args).env_remove("AWS_PROFILE");
     // Only this test's settings: none inherited from the developer's shell.
@@ -176,6 +190,9 @@ pub fn run_cli_on(emu: &Emulator, region: &str, args: &[&str]) -> std::process::
         cmd.env_remove(k);
     }
     for (k, v) in emu.env(region) {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().expect("run eks-warden")
