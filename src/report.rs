@@ -226,7 +226,8 @@ pub fn rules_markdown() -> String {
         out,
         "Every rule gives a verdict per resource: `PASS`, `FAIL`, `UNKNOWN` (the data could not be read; the \
          reason is in the message) or `EXEMPT` (the cluster, or for security groups the group, carries the tag \
-         `{}` listing the rule id or `*`). An automatic fix runs only when opted in; its IAM action is what the \
+         `{}` listing the rule id or `*`, or an unexpired entry of the central exemption list matches; the \
+         result names its source, reason and owner). An automatic fix runs only when opted in; its IAM action is what the \
          remediating role needs.\n",
         rules::EXEMPT_TAG
     );
