@@ -29,14 +29,16 @@ pub async fn before<T>(
     }
 }
 
-pub async fn evaluate(
-    ctx: &Context,
-    wanted: &BTreeMap<Target, Named>,
+/// Evaluates each cluster once, a few at a time, yielding each as soon as it is done (so it is acted on
+/// and notified while the others are still being read).
+pub fn evaluate<'a>(
+    ctx: &'a Context,
+    wanted: &'a BTreeMap<Target, Named>,
     cutoff: Option<Instant>,
-) -> Vec<(Target, Evaluated)> {
+) -> impl futures::Stream<Item = (Target, Evaluated)> + 'a {
     let settings = &ctx.settings;
     stream::iter(wanted.iter())
-        .map(|(key, named)| async move {
+        .map(move |(key, named)| async move {
             let work = evaluate_cluster(&named.scope.clients, &key.2, settings);
             let out = match before(cutoff, work).await {
                 Some(Ok(r)) => Evaluated::Report(r),
@@ -46,8 +48,6 @@ pub async fn evaluate(
             (key.clone(), out)
         })
         .buffer_unordered(CLUSTER_CONCURRENCY)
-        .collect()
-        .await
 }
 
 /// Stage 4: applies (or plans) the opted-in fixes. `Ok(true)`: the cluster needs a re-check after them.

@@ -20,6 +20,7 @@ use crate::collect::CollectError;
 use crate::event::{PayloadError, Trigger};
 use crate::handler::Context;
 use evaluate::Evaluated;
+use futures::StreamExt;
 use route::{Named, Routed, Target};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -54,19 +55,11 @@ pub async fn handle_until(
     route::route(ctx, &others, cutoff, &mut run, &mut routed).await;
     sweep::sweep(ctx, &sweeps, &mut run, &mut routed).await;
 
-    let outcomes = evaluate::evaluate(ctx, &routed.wanted, cutoff).await;
-    for (key, outcome) in outcomes {
+    let mut failed = std::mem::take(&mut routed.failed);
+    let mut outcomes = std::pin::pin!(evaluate::evaluate(ctx, &routed.wanted, cutoff));
+    while let Some((key, outcome)) = outcomes.next().await {
         let named = &routed.wanted[&key];
-        finish(
-            ctx,
-            &key,
-            named,
-            outcome,
-            cutoff,
-            &mut run,
-            &mut routed.failed,
-        )
-        .await;
+        finish(ctx, &key, named, outcome, cutoff, &mut run, &mut failed).await;
     }
     run.evaluated.sort();
     run.targets.sort_by(|a, b| {
@@ -75,8 +68,7 @@ pub async fn handle_until(
     run.clusters.sort_by(|a, b| {
         (&a.account, &a.region, &a.cluster).cmp(&(&b.account, &b.region, &b.cluster))
     });
-    run.batch_item_failures = routed
-        .failed
+    run.batch_item_failures = failed
         .into_iter()
         .map(|m| BatchItemFailure { item_identifier: m })
         .collect();
