@@ -90,6 +90,11 @@ async fn storm_of_1000_records_costs_at_most_64_calls() {
         .await
         .unwrap();
     let ops = counter.operations();
+    let mut by_op = std::collections::BTreeMap::<&str, usize>::new();
+    for o in &ops {
+        *by_op.entry(o.as_str()).or_default() += 1;
+    }
+    eprintln!("storm: {} calls {by_op:?}", ops.len());
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.evaluated, vec!["storm-a", "storm-b", "storm-c"]);
     assert_eq!(run.published.len(), 3);
