@@ -15,6 +15,10 @@ use std::io::IsTerminal;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Seconds any one AWS call may take, retries included (overrides EKS_WARDEN_CALL_TIMEOUT_SECONDS;
+    /// default 30).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub call_timeout: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,8 +208,8 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
             }
             Ok(EXIT_OK)
         }
-        Command::Scan(args) => scan(*args).await,
-        Command::Handle { file } => handle(&file).await,
+        Command::Scan(args) => scan(*args, cli.call_timeout).await,
+        Command::Handle { file } => handle(&file, cli.call_timeout).await,
     }
 }
 
@@ -243,7 +247,11 @@ fn policy_for(args: &ScanArgs) -> Result<crate::remediate::Policy, CliError> {
     Ok(policy)
 }
 
-async fn scan(args: ScanArgs) -> Result<i32, CliError> {
+fn timeouts(call: Option<f64>) -> Result<aws_smithy_types::timeout::TimeoutConfig, CliError> {
+    crate::timeouts::from_env(call).map_err(|e| CliError(e.to_string()))
+}
+
+async fn scan(args: ScanArgs, call_timeout: Option<f64>) -> Result<i32, CliError> {
     use crate::exemptions::load;
     let mut settings = settings_for(&args)?;
     // Files first, so that a bad one stops the scan before any AWS call.
@@ -257,11 +265,7 @@ async fn scan(args: ScanArgs) -> Result<i32, CliError> {
     if let Some(path) = &args.exemptions {
         settings.exemptions = load::from_file(path, today).map_err(CliError)?;
     }
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(r) = &args.region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    let config = loader.load().await;
+    let config = crate::timeouts::load_config(args.region.clone(), timeouts(call_timeout)?).await;
     if config.region().is_none() {
         return Err(CliError(
             "no AWS region: pass --region or set AWS_REGION".into(),
@@ -360,7 +364,7 @@ async fn fix_all(
     report.summary.errors = report.errors.len();
 }
 
-async fn handle(file: &str) -> Result<i32, CliError> {
+async fn handle(file: &str, call_timeout: Option<f64>) -> Result<i32, CliError> {
     let text = if file == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -371,7 +375,7 @@ async fn handle(file: &str) -> Result<i32, CliError> {
     };
     let payload: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| CliError(format!("{file}: not JSON: {e}")))?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = crate::timeouts::load_config(None, timeouts(call_timeout)?).await;
     if config.region().is_none() {
         return Err(CliError("no AWS region: set AWS_REGION".into()));
     }

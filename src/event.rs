@@ -15,8 +15,14 @@ pub enum Trigger {
         account: Option<String>,
         region: Option<String>,
     },
-    /// A direct invoke naming clusters.
-    Direct { clusters: Vec<String> },
+    /// A direct invoke naming clusters, in the function's own account and region unless it names others.
+    Direct {
+        clusters: Vec<String>,
+        account: Option<String>,
+        region: Option<String>,
+    },
+    /// The sweep of one account and region, fanned out from an organization-wide sweep.
+    Sweep { account: String, region: String },
     /// A delayed re-check of a cluster that was settling.
     Recheck(Recheck),
 }
@@ -27,6 +33,9 @@ pub struct Recheck {
     pub region: String,
     pub cluster: String,
     pub attempt: u32,
+    /// `"sweep"` when a sweep queued this evaluation (it is one, and reminders are due as on a sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// The parts of a CloudTrail record the router and the notifications use.
@@ -56,7 +65,8 @@ impl Trigger {
             Trigger::Schedule { region, .. } => {
                 format!("sweep:{}", region.as_deref().unwrap_or("?"))
             }
-            Trigger::Direct { clusters } => clusters.join(","),
+            Trigger::Direct { clusters, .. } => clusters.join(","),
+            Trigger::Sweep { account, region } => format!("sweep:{account}/{region}"),
             Trigger::Recheck(r) => format!("recheck:{}#{}", r.cluster, r.attempt),
         }
     }
@@ -64,7 +74,7 @@ impl Trigger {
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::CloudTrail(_) => "cloudtrail",
-            Trigger::Schedule { .. } => "schedule",
+            Trigger::Schedule { .. } | Trigger::Sweep { .. } => "schedule",
             Trigger::Direct { .. } => "direct",
             Trigger::Recheck(_) => "recheck",
         }
@@ -130,6 +140,12 @@ fn parse_one(v: &Value) -> Option<Result<Trigger, String>> {
                 .map_err(|e| format!("bad re-check message: {e}")),
         );
     }
+    if obj.get("kind").and_then(Value::as_str) == Some("sweep") {
+        return Some(match (str_at(v, "account"), str_at(v, "region")) {
+            (Some(account), Some(region)) => Ok(Trigger::Sweep { account, region }),
+            _ => Err("a sweep message names its account and region".into()),
+        });
+    }
     if let Some(clusters) = obj.get("clusters") {
         let names: Option<Vec<String>> = clusters.as_array().map(|a| {
             a.iter()
@@ -137,7 +153,11 @@ fn parse_one(v: &Value) -> Option<Result<Trigger, String>> {
                 .collect()
         });
         return Some(match names {
-            Some(n) if !n.is_empty() => Ok(Trigger::Direct { clusters: n }),
+            Some(n) if !n.is_empty() => Ok(Trigger::Direct {
+                clusters: n,
+                account: str_at(v, "account"),
+                region: str_at(v, "region"),
+            }),
             _ => Err("\"clusters\" must be a non-empty list of cluster names".into()),
         });
     }

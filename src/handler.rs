@@ -1,20 +1,21 @@
-//! The Lambda's code path, shared with `eks-warden handle`: payload → triggers → clusters (coalesced) →
-//! evaluation → SNS, with failures reported per SQS record so nothing else is retried and nothing is lost.
+//! The Lambda's entry, shared with `eks-warden handle`: the context built once per container (clients,
+//! settings, the scopes of other accounts and regions) and the Lambda's answer. The work itself is the
+//! staged pipeline of `crate::pipeline`.
 
-use crate::collect::{self, Clients, CollectError};
-use crate::event::{parse_payload, PayloadError, Trigger};
-use crate::notify;
-use crate::remediate::{remediate, Budget, NoHistory, Policy, Run as FixRun};
-use crate::route::{RegionIndex, Resolver};
-use crate::scan::{evaluate_cluster, ClusterReport, CLUSTER_CONCURRENCY};
+use crate::collect::Clients;
+use crate::remediate::Policy;
+use crate::resolve::RegionIndex;
 use crate::settings::Settings;
-use futures::{stream, StreamExt};
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock as OnceCell};
-use tracing::{info, warn};
+use std::time::Duration;
+use tracing::warn;
+
+pub use crate::pipeline::{
+    handle, handle_until, BatchItemFailure, Failure, Ignored, Published, RecheckSent, RunSummary,
+    TargetLine, TriggerLine,
+};
 
 /// The clients of one account and region, with that region's cluster index.
 pub struct Scope {
@@ -59,6 +60,12 @@ pub struct Context {
     pub exemptions: Option<crate::exemptions::load::Source>,
     /// The function's own identity (STS GetCallerIdentity), asked once, when an event could be its echo.
     own_arn: OnceCell<String>,
+    /// The accounts the scheduled sweep covers (`None`: the schedule's own account only).
+    pub member_accounts: Option<MemberAccounts>,
+    /// The regions the scheduled sweep covers (empty: the schedule's own region only).
+    pub regions: Vec<String>,
+    /// How long before the invocation's deadline no new work starts and the rest is handed back.
+    pub deadline_margin: Duration,
     base: Option<aws_config::SdkConfig>,
     scopes: Mutex<HashMap<(String, String), Arc<Scope>>>,
 }
@@ -68,6 +75,17 @@ pub const ENV_RECHECK_QUEUE_URL: &str = "EKS_WARDEN_RECHECK_QUEUE_URL";
 pub const ENV_RECHECK_DELAY: &str = "EKS_WARDEN_RECHECK_DELAY_SECONDS";
 pub const ENV_RECHECK_MAX_ATTEMPTS: &str = "EKS_WARDEN_RECHECK_MAX_ATTEMPTS";
 pub const ENV_MEMBER_ROLE: &str = "EKS_WARDEN_MEMBER_ROLE";
+pub const ENV_MEMBER_ACCOUNTS: &str = "EKS_WARDEN_MEMBER_ACCOUNTS";
+pub const ENV_REGIONS: &str = "EKS_WARDEN_REGIONS";
+pub const ENV_DEADLINE_MARGIN: &str = "EKS_WARDEN_DEADLINE_MARGIN_SECONDS";
+
+/// Which accounts the scheduled sweep covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberAccounts {
+    List(Vec<String>),
+    /// Every active account of the organization (Organizations ListAccounts).
+    Organization,
+}
 
 fn env(k: &str) -> Option<String> {
     std::env::var(k)
@@ -128,6 +146,9 @@ impl Context {
             home_account: OnceCell::new(),
             exemptions: None,
             own_arn: OnceCell::new(),
+            member_accounts: None,
+            regions: vec![],
+            deadline_margin: Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECS),
             base: Some(config.clone()),
             scopes: Mutex::new(HashMap::new()),
         }
@@ -172,10 +193,56 @@ impl Context {
             }
             ctx.member_role = Some(role);
         }
+        ctx.member_accounts = member_accounts(env(ENV_MEMBER_ACCOUNTS))?;
+        if let Some(v) = env(ENV_REGIONS) {
+            for r in crate::settings::split_list(&v) {
+                if !crate::pipeline::parse::valid_region(r) {
+                    return Err(ContextError::Invalid {
+                        var: ENV_REGIONS,
+                        value: r.to_string(),
+                        expected: "a list of AWS regions".into(),
+                    });
+                }
+                ctx.regions.push(r.to_string());
+            }
+        }
+        ctx.deadline_margin = Duration::from_secs(number(
+            ENV_DEADLINE_MARGIN,
+            DEFAULT_DEADLINE_MARGIN_SECS,
+            |n| (1..=600).contains(n),
+            "1 to 600 seconds",
+        )?);
         Ok(ctx)
     }
 
-    async fn own_account(&self) -> Result<String, String> {
+    /// The active accounts of the organization (Organizations ListAccounts, from the management or a
+    /// delegated administrator account).
+    pub(crate) async fn organization_accounts(&self) -> Result<Vec<String>, String> {
+        let base = self
+            .base
+            .as_ref()
+            .ok_or("no base configuration to ask Organizations with")?;
+        let mut accounts: Vec<aws_sdk_organizations::types::Account> = Vec::new();
+        let mut pages = aws_sdk_organizations::Client::new(base)
+            .list_accounts()
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| crate::collect::error_line("organizations:ListAccounts", &e))?;
+            accounts.extend(page.accounts().iter().cloned());
+        }
+        Ok(accounts
+            .iter()
+            .filter(|a| {
+                a.status()
+                    .is_none_or(|s| *s == aws_sdk_organizations::types::AccountStatus::Active)
+            })
+            .filter_map(|a| a.id().map(str::to_string))
+            .collect())
+    }
+
+    pub(crate) async fn own_account(&self) -> Result<String, String> {
         if let Some(a) = self.home_account.get() {
             return Ok(a.clone());
         }
@@ -230,7 +297,7 @@ impl Context {
     }
 
     /// The clients for an event's account and region. `Ok(Err(reason))`: this deployment does not act there.
-    async fn scope(
+    pub(crate) async fn scope(
         &self,
         account: Option<&str>,
         region: Option<&str>,
@@ -291,11 +358,53 @@ impl Context {
     }
 }
 
+/// Stop starting work this long before the invocation's deadline unless set otherwise.
+pub const DEFAULT_DEADLINE_MARGIN_SECS: u64 = 20;
+
+/// `EKS_WARDEN_MEMBER_ACCOUNTS`: account ids, or `organization`.
+fn member_accounts(v: Option<String>) -> Result<Option<MemberAccounts>, ContextError> {
+    let Some(v) = v else { return Ok(None) };
+    if v.eq_ignore_ascii_case("organization") {
+        return Ok(Some(MemberAccounts::Organization));
+    }
+    let mut out = Vec::new();
+    for a in crate::settings::split_list(&v) {
+        if !crate::pipeline::parse::valid_account(a) {
+            return Err(ContextError::Invalid {
+                var: ENV_MEMBER_ACCOUNTS,
+                value: a.to_string(),
+                expected: "12-digit account ids, or `organization`".into(),
+            });
+        }
+        out.push(a.to_string());
+    }
+    Ok(Some(MemberAccounts::List(out)))
+}
+
 /// What the Lambda returns. An SQS batch always answers with its `batchItemFailures` (partial batch
 /// response); any other payload fails the invocation when something in it failed, so it is retried.
 /// An unreadable payload is logged and dropped: retrying it can never succeed.
 pub async fn lambda_response(ctx: &Context, payload: &Value) -> Result<Value, String> {
-    let run = match handle(ctx, payload).await {
+    lambda_response_until(ctx, payload, None).await
+}
+
+/// [`lambda_response`] bounded by the invocation's deadline: nothing starts within the context's margin
+/// of it, and what is cut off fails its records.
+pub async fn lambda_response_until(
+    ctx: &Context,
+    payload: &Value,
+    deadline: Option<std::time::SystemTime>,
+) -> Result<Value, String> {
+    let cutoff = deadline.map(|d| {
+        let left = d
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        // Keep at least a fifth of the time left for the work itself when the margin would eat it all.
+        let margin = ctx.deadline_margin.min(left.mul_f64(0.8));
+        tokio::time::Instant::now() + left.saturating_sub(margin)
+    });
+    // Boxed: the pipeline's future is deep, and the runtime's own future must stay small.
+    let run = match Box::pin(handle_until(ctx, payload, cutoff)).await {
         Ok(run) => run,
         Err(e) => {
             warn!(error = %e, "unreadable payload dropped");
@@ -314,403 +423,4 @@ pub async fn lambda_response(ctx: &Context, payload: &Value) -> Result<Value, St
         return Err(errors.join("; "));
     }
     serde_json::to_value(&run).map_err(|e| e.to_string())
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct RunSummary {
-    pub triggers: Vec<TriggerLine>,
-    pub ignored: Vec<Ignored>,
-    /// Clusters evaluated, once each however many records named them.
-    pub evaluated: Vec<String>,
-    pub clusters: Vec<ClusterReport>,
-    pub published: Vec<Published>,
-    pub failures: Vec<Failure>,
-    /// Re-checks queued for clusters that were still settling.
-    pub rechecks: Vec<RecheckSent>,
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<BatchItemFailure>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TriggerLine {
-    pub kind: &'static str,
-    pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    pub clusters: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Ignored {
-    pub id: String,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Published {
-    pub cluster: String,
-    pub message_id: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RecheckSent {
-    pub cluster: String,
-    pub attempt: u32,
-    pub delay_seconds: i32,
-    pub message_id: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Failure {
-    pub what: String,
-    pub error: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct BatchItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
-impl RunSummary {
-    /// True when the invocation must report failure (some record is to be retried, or a direct
-    /// invoke could not be completed).
-    pub fn failed(&self) -> bool {
-        !self.failures.is_empty()
-    }
-}
-
-/// Where one cluster's evaluation came from: the triggers that named it and their SQS records.
-struct Named {
-    scope: Arc<Scope>,
-    triggers: Vec<Trigger>,
-    messages: BTreeSet<String>,
-    /// The highest re-check attempt among the triggers (0 when none was a re-check).
-    attempt: u32,
-}
-
-/// A cluster in an account and region; the home account is `""` so that every way of naming it agrees.
-type Target = (String, String, String);
-
-/// Where a trigger led: the scope and clusters to evaluate, or why it is ignored.
-type Routed = Result<(Arc<Scope>, BTreeSet<String>), String>;
-
-/// Statuses after which the cluster's settings will change without another API call.
-const SETTLING: &[&str] = &["CREATING", "UPDATING", "PENDING"];
-
-pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, PayloadError> {
-    let items = parse_payload(payload)?;
-    let mut run = RunSummary::default();
-    let mut wanted: BTreeMap<Target, Named> = BTreeMap::new();
-    let mut failed_messages: BTreeSet<String> = BTreeSet::new();
-
-    for item in items {
-        let trigger = match item.trigger {
-            Ok(t) => t,
-            Err(reason) => {
-                // A poison message: dropped with its reason, never retried.
-                warn!(message_id = ?item.message_id, %reason, "ignored input");
-                run.ignored.push(Ignored {
-                    id: item.message_id.clone().unwrap_or_default(),
-                    reason,
-                    message_id: item.message_id,
-                });
-                continue;
-            }
-        };
-        let (account, region) = match &trigger {
-            Trigger::CloudTrail(e) => (e.account.clone(), e.region.clone()),
-            Trigger::Schedule { account, region } => (account.clone(), region.clone()),
-            Trigger::Recheck(r) => (Some(r.account.clone()), Some(r.region.clone())),
-            Trigger::Direct { .. } => (None, None),
-        };
-        let routed: Result<Routed, String> = async {
-            if let Trigger::CloudTrail(e) = &trigger {
-                if let Some(code) = &e.error_code {
-                    return Ok(Err(format!("the call failed ({code}): nothing changed")));
-                }
-                if ctx.is_own_echo(e).await {
-                    return Ok(Err(crate::echo::REASON.to_string()));
-                }
-            }
-            let scope = match ctx.scope(account.as_deref(), region.as_deref()).await? {
-                Ok(s) => s,
-                Err(reason) => return Ok(Err(reason)),
-            };
-            let names = match &trigger {
-                Trigger::CloudTrail(e) => {
-                    Resolver {
-                        clients: &scope.clients,
-                        index: &scope.index,
-                    }
-                    .resolve(e)
-                    .await?
-                }
-                Trigger::Direct { clusters } => Ok(clusters.iter().cloned().collect()),
-                Trigger::Recheck(r) => Ok([r.cluster.clone()].into()),
-                Trigger::Schedule { .. } => {
-                    let all = collect::list_clusters(&scope.clients)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if all.is_empty() {
-                        Err("no clusters in the region".to_string())
-                    } else {
-                        Ok(all.into_iter().collect())
-                    }
-                }
-            };
-            Ok(names.map(|n| (scope, n)))
-        }
-        .await;
-        match routed {
-            Ok(Ok((scope, names))) => {
-                info!(trigger = %trigger.id(), clusters = ?names, "routed");
-                run.triggers.push(TriggerLine {
-                    kind: trigger.kind(),
-                    id: trigger.id(),
-                    message_id: item.message_id.clone(),
-                    clusters: names.iter().cloned().collect(),
-                });
-                let home = Arc::ptr_eq(&scope, &ctx.home);
-                let attempt = match &trigger {
-                    Trigger::Recheck(r) => r.attempt,
-                    _ => 0,
-                };
-                for n in names {
-                    let key = (
-                        if home {
-                            String::new()
-                        } else {
-                            account.clone().unwrap_or_default()
-                        },
-                        region.clone().unwrap_or_else(|| ctx.home_region.clone()),
-                        n,
-                    );
-                    let named = wanted.entry(key).or_insert_with(|| Named {
-                        scope: scope.clone(),
-                        triggers: vec![],
-                        messages: BTreeSet::new(),
-                        attempt: 0,
-                    });
-                    named.triggers.push(trigger.clone());
-                    named.messages.extend(item.message_id.clone());
-                    named.attempt = named.attempt.max(attempt);
-                }
-            }
-            Ok(Err(reason)) => {
-                info!(trigger = %trigger.id(), %reason, "ignored");
-                run.ignored.push(Ignored {
-                    id: trigger.id(),
-                    reason,
-                    message_id: item.message_id,
-                });
-            }
-            Err(error) => {
-                warn!(trigger = %trigger.id(), %error, "could not route");
-                failed_messages.extend(item.message_id.clone());
-                run.failures.push(Failure {
-                    what: format!("route {}", trigger.id()),
-                    error,
-                });
-            }
-        }
-    }
-
-    // The exemption list, read once for the batch. Unreadable: nothing is judged without it (exempt
-    // findings would turn into false alarms), and every routed record is retried.
-    let loaded = if wanted.is_empty() {
-        Ok(ctx.settings.clone())
-    } else {
-        ctx.invocation_settings().await
-    };
-    let settings = match loaded {
-        Ok(s) => s,
-        Err(error) => {
-            warn!(%error, "exemption list unreadable; routed records retried");
-            for named in wanted.values() {
-                failed_messages.extend(named.messages.iter().cloned());
-            }
-            run.failures.push(Failure {
-                what: "read the exemption list".into(),
-                error,
-            });
-            run.batch_item_failures = failed_messages
-                .into_iter()
-                .map(|m| BatchItemFailure { item_identifier: m })
-                .collect();
-            return Ok(run);
-        }
-    };
-    // Each cluster once, whatever the number of records that named it.
-    let settings = &settings;
-    // One write budget for the whole invocation, shared by every cluster it fixes.
-    let budget = Budget::new(ctx.policy.max_fixes);
-    let outcomes: Vec<(Target, Result<ClusterReport, CollectError>)> = stream::iter(wanted.iter())
-        .map(|(key, named)| async move {
-            let r = evaluate_cluster(&named.scope.clients, &key.2, settings).await;
-            (key.clone(), r)
-        })
-        .buffer_unordered(CLUSTER_CONCURRENCY)
-        .collect()
-        .await;
-    for (key, outcome) in outcomes {
-        let named = &wanted[&key];
-        let name = &key.2;
-        match outcome {
-            Ok(report) if report.status == "DELETING" => {
-                // A cluster on its way out: its findings would only be noise, and nothing is left to fix.
-                run.ignored.push(Ignored {
-                    id: name.clone(),
-                    reason: format!("cluster {name} is being deleted"),
-                    message_id: None,
-                });
-            }
-            Ok(mut report) => {
-                run.evaluated.push(name.clone());
-                let mut again = SETTLING.contains(&report.status.as_str());
-                if ctx.policy.active() {
-                    let mut history = NoHistory;
-                    let mut fixes = FixRun {
-                        budget: &budget,
-                        history: &mut history,
-                    };
-                    match remediate(
-                        &named.scope.clients,
-                        name,
-                        &report.results,
-                        settings,
-                        &ctx.policy,
-                        &mut fixes,
-                    )
-                    .await
-                    {
-                        Ok(pass) => {
-                            report.remediations = pass.remediations;
-                            again |= pass.recheck;
-                        }
-                        Err(e) => {
-                            // The fresh read failed: retry the records rather than lose the fix.
-                            failed_messages.extend(named.messages.iter().cloned());
-                            run.failures.push(Failure {
-                                what: format!("remediate {name}"),
-                                error: e.to_string(),
-                            });
-                        }
-                    }
-                }
-                let mut result = publish(ctx, &report, &named.triggers, &mut run).await;
-                if result.is_ok() && again {
-                    result = recheck(ctx, &report, named.attempt + 1, &mut run).await;
-                }
-                if let Err(error) = result {
-                    failed_messages.extend(named.messages.iter().cloned());
-                    run.failures.push(Failure {
-                        what: format!("notify {name}"),
-                        error,
-                    });
-                }
-                run.clusters.push(report);
-            }
-            Err(CollectError::ClusterNotFound(_)) => {
-                run.ignored.push(Ignored {
-                    id: name.clone(),
-                    reason: format!("cluster {name} no longer exists"),
-                    message_id: None,
-                });
-            }
-            Err(e) => {
-                warn!(cluster = %name, error = %e, "evaluation failed");
-                failed_messages.extend(named.messages.iter().cloned());
-                run.failures.push(Failure {
-                    what: format!("evaluate {name}"),
-                    error: e.to_string(),
-                });
-            }
-        }
-    }
-    run.evaluated.sort();
-    run.clusters.sort_by(|a, b| {
-        (&a.account, &a.region, &a.cluster).cmp(&(&b.account, &b.region, &b.cluster))
-    });
-    run.batch_item_failures = failed_messages
-        .into_iter()
-        .map(|m| BatchItemFailure { item_identifier: m })
-        .collect();
-    Ok(run)
-}
-
-/// Queues a delayed re-check of a cluster that is still settling, up to the attempt limit.
-async fn recheck(
-    ctx: &Context,
-    report: &ClusterReport,
-    attempt: u32,
-    run: &mut RunSummary,
-) -> Result<(), String> {
-    let Some(q) = &ctx.recheck else { return Ok(()) };
-    if attempt > q.max_attempts {
-        run.ignored.push(Ignored {
-            id: report.cluster.clone(),
-            reason: format!(
-                "still {} after {} re-checks: no further re-check",
-                report.status, q.max_attempts
-            ),
-            message_id: None,
-        });
-        return Ok(());
-    }
-    let body = serde_json::json!({
-        "kind": "recheck", "account": report.account, "region": report.region,
-        "cluster": report.cluster, "attempt": attempt,
-    });
-    let out = ctx
-        .sqs
-        .send_message()
-        .queue_url(&q.url)
-        .message_body(body.to_string())
-        .delay_seconds(q.delay_seconds)
-        .send()
-        .await
-        .map_err(|e| crate::collect::error_line("SQS SendMessage (re-check)", &e))?;
-    run.rechecks.push(RecheckSent {
-        cluster: report.cluster.clone(),
-        attempt,
-        delay_seconds: q.delay_seconds,
-        message_id: out.message_id().unwrap_or_default().to_string(),
-    });
-    Ok(())
-}
-
-async fn publish(
-    ctx: &Context,
-    report: &ClusterReport,
-    triggers: &[Trigger],
-    run: &mut RunSummary,
-) -> Result<(), String> {
-    let Some(topic) = &ctx.topic_arn else {
-        return Ok(());
-    };
-    let Some(msg) = notify::message(report, triggers) else {
-        return Ok(());
-    };
-    let mut req = ctx
-        .sns
-        .publish()
-        .topic_arn(topic)
-        .subject(msg.subject)
-        .message(msg.body)
-        .message_structure("json");
-    for (k, v) in msg.attributes {
-        req = req.message_attributes(k, v);
-    }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| crate::collect::error_line("SNS Publish", &e))?;
-    run.published.push(Published {
-        cluster: report.cluster.clone(),
-        message_id: out.message_id().unwrap_or_default().to_string(),
-    });
-    Ok(())
 }

@@ -434,6 +434,8 @@ mod storm_tests {
         let triggers: Vec<Trigger> = (0..500)
             .map(|i| Trigger::Direct {
                 clusters: vec![format!("prod-{i}")],
+                account: None,
+                region: None,
             })
             .collect();
         let m = message(&report, &triggers).unwrap();

@@ -1,6 +1,6 @@
 //! The Lambda entry point (`provided.al2023`): settings and clients built once, then one handler call per event.
 
-use eks_warden::handler::{lambda_response, Context};
+use eks_warden::handler::{lambda_response_until, Context};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -8,7 +8,9 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     // Honours AWS_LAMBDA_LOG_LEVEL and AWS_LAMBDA_LOG_FORMAT=JSON.
     lambda_runtime::tracing::init_default_subscriber();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Every AWS call is bounded (EKS_WARDEN_CALL_TIMEOUT_SECONDS, EKS_WARDEN_ATTEMPT_TIMEOUT_SECONDS).
+    let config =
+        eks_warden::timeouts::load_config(None, eks_warden::timeouts::from_env(None)?).await;
     let ctx = Context::from_env(&config)?;
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
@@ -22,7 +24,10 @@ async fn main() -> Result<(), Error> {
         {
             let _ = ctx.home_account.set(account.to_string());
         }
-        lambda_response(ctx, &event.payload)
+        // The invocation's deadline (epoch milliseconds): work that cannot finish by then is handed back.
+        let deadline =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+        lambda_response_until(ctx, &event.payload, Some(deadline))
             .await
             .map_err(Error::from)
     }))
