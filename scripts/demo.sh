@@ -29,4 +29,24 @@ echo "\$ eks-warden scan --cluster insecure --fix --fix-rule nodes-public-ip"
 "$bin/eks-warden" scan --cluster insecure --fix --fix-rule nodes-public-ip | sed -n '/remediation:/,/^$/p'
 echo "after (the running node keeps its address until it is replaced; that is a person's call):"
 "$bin/eks-warden" scan --cluster insecure --format json | summary nodes-public-ip
+
+echo
+echo "# Finding lifecycle: with a state table, a message only when something changed"
+"$bin/eks-warden" state create-table eks-warden-demo-state || exit 2
+export EKS_WARDEN_STATE_TABLE=eks-warden-demo-state
+export EKS_WARDEN_TOPIC_ARN="arn:aws:sns:$AWS_REGION:123456789012:eks-warden-findings"
+invoke=$(mktemp)
+echo '{"clusters": ["insecure"]}' >"$invoke"
+said() { python3 -c 'import json,sys; r=json.load(sys.stdin); p=r["published"]; print("\n".join("  sent (%s): %s" % (m["notification"], m["subject"]) for m in p) or "  no message: nothing changed")'; }
+echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # first evaluation with state"
+"$bin/eks-warden" handle "$invoke" | said
+echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # the same state again"
+"$bin/eks-warden" handle "$invoke" | said
+echo "\$ eks-warden scan --cluster insecure --fix --fix-rule sg-open-ingress   # a person fixes the open groups"
+"$bin/eks-warden" scan --cluster insecure --fix --fix-rule sg-open-ingress >/dev/null
+echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # the fix's CloudTrail echo"
+"$bin/eks-warden" handle "$invoke" | said
+echo "\$ eks-warden state show insecure"
+"$bin/eks-warden" state show insecure
+rm -f "$invoke"
 exit 0

@@ -27,6 +27,9 @@ pub struct Recheck {
     pub region: String,
     pub cluster: String,
     pub attempt: u32,
+    /// `sweep` when the scheduled sweep fanned this cluster out: reminders are due only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// The parts of a CloudTrail record the router and the notifications use.

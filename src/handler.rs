@@ -3,7 +3,6 @@
 
 use crate::collect::{self, Clients, CollectError};
 use crate::event::{parse_payload, PayloadError, Trigger};
-use crate::notify;
 use crate::remediate::{remediate, Policy};
 use crate::route::{RegionIndex, Resolver};
 use crate::scan::{evaluate_cluster, ClusterReport, CLUSTER_CONCURRENCY};
@@ -55,6 +54,8 @@ pub struct Context {
     pub member_role: Option<String>,
     /// The function's own account: from the invoked function ARN, else asked of STS once, when needed.
     pub home_account: OnceCell<String>,
+    /// The finding-state table (`EKS_WARDEN_STATE_TABLE`): notify on change, exactly once.
+    pub state: Option<crate::state::Lifecycle>,
     base: Option<aws_config::SdkConfig>,
     scopes: Mutex<HashMap<(String, String), Arc<Scope>>>,
 }
@@ -120,6 +121,7 @@ impl Context {
             recheck: None,
             member_role: None,
             home_account: OnceCell::new(),
+            state: None,
             base: Some(config.clone()),
             scopes: Mutex::new(HashMap::new()),
         }
@@ -130,6 +132,7 @@ impl Context {
         let mut ctx = Context::new(config, Clients::new(config), Settings::from_env()?);
         ctx.topic_arn = env(ENV_TOPIC_ARN);
         ctx.policy = Policy::from_env()?;
+        ctx.state = crate::state::Lifecycle::from_env(config)?;
         if let Some(url) = env(ENV_RECHECK_QUEUE_URL) {
             ctx.recheck = Some(RecheckQueue {
                 url,
@@ -164,7 +167,7 @@ impl Context {
         Ok(ctx)
     }
 
-    async fn own_account(&self) -> Result<String, String> {
+    pub async fn own_account(&self) -> Result<String, String> {
         if let Some(a) = self.home_account.get() {
             return Ok(a.clone());
         }
@@ -273,6 +276,9 @@ pub async fn lambda_response(ctx: &Context, payload: &Value) -> Result<Value, St
 
 #[derive(Debug, Default, Serialize)]
 pub struct RunSummary {
+    /// When this run was made (RFC 3339, UTC) and by which version.
+    pub generated_at: String,
+    pub version: &'static str,
     pub triggers: Vec<TriggerLine>,
     pub ignored: Vec<Ignored>,
     /// Clusters evaluated, once each however many records named them.
@@ -307,6 +313,9 @@ pub struct Ignored {
 pub struct Published {
     pub cluster: String,
     pub message_id: String,
+    /// `change`, `reminder` or `full` (no state table).
+    pub notification: String,
+    pub subject: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -357,7 +366,11 @@ const SETTLING: &[&str] = &["CREATING", "UPDATING", "PENDING"];
 
 pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, PayloadError> {
     let items = parse_payload(payload)?;
-    let mut run = RunSummary::default();
+    let mut run = RunSummary {
+        generated_at: crate::state::rfc3339(std::time::SystemTime::now()),
+        version: env!("CARGO_PKG_VERSION"),
+        ..RunSummary::default()
+    };
     let mut wanted: BTreeMap<Target, Named> = BTreeMap::new();
     let mut failed_messages: BTreeSet<String> = BTreeSet::new();
 
@@ -486,11 +499,21 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
         match outcome {
             Ok(report) if report.status == "DELETING" => {
                 // A cluster on its way out: its findings would only be noise, and nothing is left to fix.
+                // With a state table it is re-checked until it is gone, when its findings are resolved.
                 run.ignored.push(Ignored {
                     id: name.clone(),
                     reason: format!("cluster {name} is being deleted"),
                     message_id: None,
                 });
+                if ctx.state.is_some() {
+                    if let Err(error) = recheck(ctx, &report, named.attempt + 1, &mut run).await {
+                        failed_messages.extend(named.messages.iter().cloned());
+                        run.failures.push(Failure {
+                            what: format!("re-check {name}"),
+                            error,
+                        });
+                    }
+                }
             }
             Ok(mut report) => {
                 run.evaluated.push(name.clone());
@@ -519,7 +542,8 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
                         }
                     }
                 }
-                let mut result = publish(ctx, &report, &named.triggers, &mut run).await;
+                let mut result =
+                    crate::state::record_and_notify(ctx, &report, &named.triggers, &mut run).await;
                 if result.is_ok() && again {
                     result = recheck(ctx, &report, named.attempt + 1, &mut run).await;
                 }
@@ -538,6 +562,13 @@ pub async fn handle(ctx: &Context, payload: &Value) -> Result<RunSummary, Payloa
                     reason: format!("cluster {name} no longer exists"),
                     message_id: None,
                 });
+                if let Err(error) = gone(ctx, &key, &named.triggers, &mut run).await {
+                    failed_messages.extend(named.messages.iter().cloned());
+                    run.failures.push(Failure {
+                        what: format!("resolve {name}"),
+                        error,
+                    });
+                }
             }
             Err(e) => {
                 warn!(cluster = %name, error = %e, "evaluation failed");
@@ -601,35 +632,20 @@ async fn recheck(
     Ok(())
 }
 
-async fn publish(
+/// A cluster that no longer exists: its recorded findings are resolved and its state removed.
+async fn gone(
     ctx: &Context,
-    report: &ClusterReport,
+    key: &Target,
     triggers: &[Trigger],
     run: &mut RunSummary,
 ) -> Result<(), String> {
-    let Some(topic) = &ctx.topic_arn else {
+    if ctx.state.is_none() {
         return Ok(());
-    };
-    let Some(msg) = notify::message(report, triggers) else {
-        return Ok(());
-    };
-    let mut req = ctx
-        .sns
-        .publish()
-        .topic_arn(topic)
-        .subject(msg.subject)
-        .message(msg.body)
-        .message_structure("json");
-    for (k, v) in msg.attributes {
-        req = req.message_attributes(k, v);
     }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| crate::collect::error_line("SNS Publish", &e))?;
-    run.published.push(Published {
-        cluster: report.cluster.clone(),
-        message_id: out.message_id().unwrap_or_default().to_string(),
-    });
-    Ok(())
+    let account = if key.0.is_empty() {
+        ctx.own_account().await?
+    } else {
+        key.0.clone()
+    };
+    crate::state::cluster_gone(ctx, &account, &key.1, &key.2, triggers, run).await
 }

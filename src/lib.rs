@@ -15,3 +15,4 @@ pub mod route;
 pub mod rules;
 pub mod scan;
 pub mod settings;
+pub mod state;
