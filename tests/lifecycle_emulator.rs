@@ -595,3 +595,105 @@ async fn create_table_is_idempotent_and_agrees_with_the_template() {
         Some(true)
     );
 }
+
+fn sweep(region: &str) -> Value {
+    json!({"version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "region": region, "detail": {}})
+}
+
+/// Reminders go out on the sweep only, and only once the last message is older than the setting.
+#[tokio::test]
+async fn the_sweep_reminds_of_violations_that_stay_open() {
+    let region = "eu-west-3";
+    let w = world(region, true).await;
+    let mut ctx = w.ctx();
+    run(&ctx, &direct()).await;
+    assert_eq!(w.received().await.len(), 1);
+    // Just notified: the sweep stays quiet.
+    assert!(run(&ctx, &sweep(region)).await.published.is_empty());
+    // The last message is two days old.
+    let db = aws_sdk_dynamodb::Client::new(&w.conf);
+    let backdate = || async {
+        db.update_item()
+            .table_name(&w.table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                    "CLUSTER#aws#123456789012#{region}#prod"
+                )),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("STATE".into()),
+            )
+            .update_expression("SET last_notified = :t")
+            .expression_attribute_values(
+                ":t",
+                aws_sdk_dynamodb::types::AttributeValue::S("2026-01-01T00:00:00Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    };
+    backdate().await;
+    // An event is no reminder.
+    assert!(run(&ctx, &direct()).await.published.is_empty());
+    let reminded = run(&ctx, &sweep(region)).await;
+    assert_eq!(reminded.published.len(), 1);
+    assert_eq!(reminded.published[0].notification, "reminder");
+    let got = w.received().await;
+    assert_eq!(got.len(), 1);
+    assert!(got[0].0.contains("eks-warden: reminder, "), "{}", got[0].0);
+    assert_eq!(got[0].2["notification"]["Value"], "reminder");
+    assert_eq!(got[0].1["changes"]["new"], json!([]));
+    // Reminded now: the next sweep is quiet again; with reminders off, so is an old one.
+    assert!(run(&ctx, &sweep(region)).await.published.is_empty());
+    backdate().await;
+    if let Some(lc) = ctx.state.as_mut() {
+        lc.remind_after_hours = 0;
+    }
+    assert!(run(&ctx, &sweep(region)).await.published.is_empty());
+    assert!(w.received().await.is_empty());
+}
+
+/// Guards the optimistic concurrency without relying on timing: a write on a version that moved, or a
+/// first write when someone else already created the state, is refused.
+#[tokio::test]
+async fn a_write_on_a_stale_version_is_refused() {
+    use eks_warden::state::store::{cluster_pk, Commit, State, WriteError};
+    let region = "eu-north-1";
+    let w = world(region, true).await;
+    run(&w.ctx(), &direct()).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&w.conf), &w.table);
+    let pk = cluster_pk("123456789012", region, "prod");
+    let current = store.load(&pk).await.unwrap().state.unwrap();
+    assert_eq!(current.version, 1);
+    let next = State {
+        version: 2,
+        ..current.clone()
+    };
+    for expected in [None, Some(0)] {
+        let c = Commit {
+            expected,
+            next: Some(&next),
+            pending: None,
+            audit: &[],
+            now_epoch: 0,
+            audit_days: 90,
+        };
+        assert!(matches!(
+            store.commit(&pk, c).await,
+            Err(WriteError::Conflict)
+        ));
+    }
+    let c = Commit {
+        expected: Some(1),
+        next: Some(&next),
+        pending: None,
+        audit: &[],
+        now_epoch: 0,
+        audit_days: 90,
+    };
+    assert!(store.commit(&pk, c).await.is_ok());
+    assert_eq!(store.load(&pk).await.unwrap().state.unwrap().version, 2);
+}

@@ -341,3 +341,159 @@ fn chatbot(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::ResourceType;
+    use crate::state::diff::{diff, Seen};
+    use std::collections::BTreeMap;
+
+    fn result(rule: &str, resource: &str, severity: Severity, status: Status) -> RuleResult {
+        RuleResult {
+            rule_id: rule.into(),
+            severity,
+            status,
+            resource_type: ResourceType::SecurityGroup,
+            resource_id: resource.into(),
+            message: format!("{rule} on {resource}"),
+            evidence: Default::default(),
+            discriminator: None,
+            finding_id: format!("ewf-{rule}-{resource}"),
+        }
+    }
+
+    fn report(results: Vec<RuleResult>) -> ClusterReport {
+        ClusterReport {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            cluster: "prod".into(),
+            cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
+            status: "ACTIVE".into(),
+            results,
+            aws_calls: 7,
+            remediations: vec![],
+        }
+    }
+
+    fn machine(m: &StoredMessage) -> Value {
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_change_message_leads_with_the_change_and_keeps_the_open_list() {
+        let before = report(vec![
+            result("sg-open-ingress", "sg-1", Severity::High, Status::Fail),
+            result(
+                "deletion-protection-off",
+                "prod",
+                Severity::Low,
+                Status::Fail,
+            ),
+        ]);
+        let prev = diff(
+            &BTreeMap::new(),
+            Seen::Evaluated {
+                results: &before.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t1",
+        )
+        .open;
+        let now = report(vec![
+            result("sg-open-ingress", "sg-1", Severity::High, Status::Pass),
+            result(
+                "deletion-protection-off",
+                "prod",
+                Severity::Low,
+                Status::Fail,
+            ),
+            result("sg-open-ingress", "sg-2", Severity::Critical, Status::Fail),
+            result("sg-open-ingress", "sg-3", Severity::High, Status::Fail),
+        ]);
+        let d = diff(
+            &prev,
+            Seen::Evaluated {
+                results: &now.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t2",
+        );
+        let m = message(&now, &[], &d, Kind::Change, &[]);
+        assert_eq!(
+            m.subject,
+            "[CRITICAL] eks-warden: 2 new, 1 resolved on prod (111122223333/eu-west-1)"
+        );
+        let j = machine(&m);
+        assert_eq!(j["notification"], "change");
+        assert_eq!(j["changes"]["new"].as_array().unwrap().len(), 2);
+        assert_eq!(j["changes"]["resolved"][0]["resource_id"], "sg-1");
+        assert_eq!(
+            j["changes"]["resolved"][0]["finding_id"],
+            "ewf-sg-open-ingress-sg-1"
+        );
+        assert_eq!(j["findings_total"], 3, "the full open list rides along");
+        assert!(j["version"].is_string() && j["generated_at"].is_string());
+        let attr = |k: &str| m.attributes.iter().find(|a| a.0 == k).map(|a| a.2.clone());
+        assert_eq!(attr("notification").as_deref(), Some("change"));
+        assert_eq!(attr("severity").as_deref(), Some("CRITICAL"));
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        let email = body["email"].as_str().unwrap();
+        assert!(
+            email.starts_with("eks-warden: 2 new, 1 resolved on EKS cluster prod"),
+            "{email}"
+        );
+        assert!(email.find("New (2)").unwrap() < email.find("Open violations now (3)").unwrap());
+        let chat: Value = serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+        assert!(chat["content"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("• *new*"));
+    }
+
+    #[test]
+    fn a_resolution_carries_its_own_severity_and_a_reminder_the_open_ones() {
+        let before = report(vec![result(
+            "sg-open-ingress",
+            "sg-1",
+            Severity::High,
+            Status::Fail,
+        )]);
+        let prev = diff(
+            &BTreeMap::new(),
+            Seen::Evaluated {
+                results: &before.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t1",
+        )
+        .open;
+        let d = diff(&prev, Seen::Gone, "t2");
+        let m = message(&before, &[], &d, Kind::Change, &[]);
+        assert!(
+            m.subject
+                .starts_with("[HIGH] eks-warden: 1 resolved on prod"),
+            "{}",
+            m.subject
+        );
+        let same = diff(
+            &prev,
+            Seen::Evaluated {
+                results: &before.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t3",
+        );
+        let r = message(&before, &[], &same, Kind::Reminder, &[]);
+        assert_eq!(
+            r.subject,
+            "[HIGH] eks-warden: reminder, 1 open violation on prod (111122223333/eu-west-1)"
+        );
+        assert_eq!(machine(&r)["notification"], "reminder");
+    }
+}

@@ -558,3 +558,98 @@ pub fn show_table(v: &serde_json::Value) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build()
+    }
+
+    fn lookup(pairs: &[(&str, &str)]) -> Result<Option<Lifecycle>, ContextError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Lifecycle::from_lookup(&config(), move |k| {
+            pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn without_a_table_there_is_no_state_and_defaults_apply_with_one() {
+        assert!(lookup(&[(ENV_REMIND_AFTER_HOURS, "3")]).unwrap().is_none());
+        let lc = lookup(&[(ENV_STATE_TABLE, "eks-warden-state")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (lc.remind_after_hours, lc.audit_days, lc.claim_after_secs),
+            (24, 90, 60)
+        );
+        let lc = lookup(&[
+            (ENV_STATE_TABLE, "t-1"),
+            (ENV_REMIND_AFTER_HOURS, "0"),
+            (ENV_AUDIT_DAYS, "7"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((lc.remind_after_hours, lc.audit_days), (0, 7));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value) in [
+            (ENV_STATE_TABLE, "a"),
+            (ENV_STATE_TABLE, "arn:aws:dynamodb:eu-west-1:1:table/x"),
+            (ENV_REMIND_AFTER_HOURS, "-1"),
+            (ENV_REMIND_AFTER_HOURS, "soon"),
+            (ENV_AUDIT_DAYS, "0"),
+        ] {
+            let mut env = vec![(ENV_STATE_TABLE, "eks-warden-state")];
+            env.retain(|(k, _)| *k != var);
+            env.push((var, value));
+            let err = lookup(&env)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.starts_with(var), "{var}={value:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn the_sweep_and_its_fanned_out_messages_are_sweeps() {
+        let recheck = |origin: Option<&str>| {
+            Trigger::Recheck(crate::event::Recheck {
+                account: "1".into(),
+                region: "r".into(),
+                cluster: "c".into(),
+                attempt: 0,
+                origin: origin.map(str::to_string),
+            })
+        };
+        assert!(is_sweep(&Trigger::Schedule {
+            account: None,
+            region: None
+        }));
+        assert!(is_sweep(&recheck(Some("sweep"))));
+        assert!(!is_sweep(&recheck(None)));
+        assert!(!is_sweep(&Trigger::Direct {
+            clusters: vec!["c".into()]
+        }));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_and_read_back() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_764_657_229);
+        let s = rfc3339(t);
+        assert!(
+            s.starts_with("2025-12-02T06:33:49") && s.ends_with('Z'),
+            "{s}"
+        );
+        assert_eq!(parse_epoch(&s), Some(1_764_657_229));
+    }
+}

@@ -29,6 +29,8 @@ pub const AUDIT_PREFIX: &str = "AUDIT#";
 /// A STATE item is written again on every evaluation; a cluster not evaluated for this long is forgotten
 /// (the sweep evaluates every listed cluster several times a day).
 pub const STATE_TTL_DAYS: i64 = 30;
+/// The open findings of one STATE item, as JSON: far below DynamoDB's 400 KB item limit.
+pub const MAX_FINDINGS_BYTES: usize = 300 * 1024;
 /// An unpublished message is kept this long at most.
 pub const PENDING_TTL_DAYS: i64 = 14;
 
@@ -190,8 +192,7 @@ impl Store {
         };
         match c.next {
             Some(state) => {
-                let findings = serde_json::to_string(&state.open)
-                    .map_err(|e| WriteError::Failed(e.to_string()))?;
+                let findings = findings_json(&state.open)?;
                 let mut item = HashMap::from([
                     ("pk".to_string(), s(pk)),
                     ("sk".to_string(), s(STATE_SK)),
@@ -463,6 +464,39 @@ impl Store {
     }
 }
 
+/// The open findings as stored. Past [`MAX_FINDINGS_BYTES`] their messages are dropped (ids, rules,
+/// resources and severities are what a later diff needs); past that again the write fails with the reason
+/// rather than hitting DynamoDB's 400 KB item limit.
+fn findings_json(open: &BTreeMap<String, OpenFinding>) -> Result<String, WriteError> {
+    let text = serde_json::to_string(open).map_err(|e| WriteError::Failed(e.to_string()))?;
+    if text.len() <= MAX_FINDINGS_BYTES {
+        return Ok(text);
+    }
+    let bare: BTreeMap<&String, OpenFinding> = open
+        .iter()
+        .map(|(k, f)| {
+            (
+                k,
+                OpenFinding {
+                    message: String::new(),
+                    ..f.clone()
+                },
+            )
+        })
+        .collect();
+    let text = serde_json::to_string(&bare).map_err(|e| WriteError::Failed(e.to_string()))?;
+    if text.len() <= MAX_FINDINGS_BYTES {
+        Ok(text)
+    } else {
+        Err(WriteError::Failed(format!(
+            "{} open findings need {} KB, more than a state item may hold ({} KB)",
+            open.len(),
+            text.len() / 1024,
+            MAX_FINDINGS_BYTES / 1024
+        )))
+    }
+}
+
 /// One item of a cluster's partition into `out`; an item we cannot read is an error, not a silent default.
 fn parse_item(item: &HashMap<String, AttributeValue>, out: &mut Loaded) -> Result<(), String> {
     let sk = get_s(item, "sk").unwrap_or_default();
@@ -494,4 +528,51 @@ fn parse_item(item: &HashMap<String, AttributeValue>, out: &mut Loaded) -> Resul
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{ResourceType, Severity, Status};
+
+    fn open(n: usize, message: &str) -> BTreeMap<String, OpenFinding> {
+        (0..n)
+            .map(|i| {
+                (
+                    format!("ewf-{i:032x}"),
+                    OpenFinding {
+                        rule_id: "nodes-imdsv1".into(),
+                        resource_type: ResourceType::Instance,
+                        resource_id: format!("i-{i:017x}"),
+                        severity: Severity::High,
+                        status: Status::Fail,
+                        message: message.into(),
+                        first_seen: "2026-12-02T06:00:00Z".into(),
+                        last_seen: "2026-12-02T06:00:00Z".into(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Guards the 400 KB item limit: a storm of findings sheds messages, then fails with a reason.
+    #[test]
+    fn the_state_item_stays_below_the_item_limit() {
+        let small = findings_json(&open(10, "m")).unwrap();
+        assert!(small.contains("\"message\":\"m\""));
+        let many = findings_json(&open(1200, &"x".repeat(300))).unwrap();
+        assert!(many.len() <= MAX_FINDINGS_BYTES && many.contains("\"message\":\"\""));
+        assert!(matches!(
+            findings_json(&open(5000, "m")),
+            Err(WriteError::Failed(e)) if e.contains("5000 open findings")
+        ));
+    }
+
+    #[test]
+    fn the_key_names_partition_account_region_and_cluster() {
+        assert_eq!(
+            cluster_pk("111122223333", "cn-north-1", "prod"),
+            "CLUSTER#aws-cn#111122223333#cn-north-1#prod"
+        );
+    }
 }
