@@ -42,8 +42,8 @@ echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # first evaluation w
 "$bin/eks-warden" handle "$invoke" | said
 echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # the same state again"
 "$bin/eks-warden" handle "$invoke" | said
-echo "\$ eks-warden scan --cluster insecure --fix --fix-rule sg-open-ingress   # a person fixes the open groups"
-"$bin/eks-warden" scan --cluster insecure --fix --fix-rule sg-open-ingress >/dev/null
+echo "\$ EKS_WARDEN_MODE=remediate EKS_WARDEN_REMEDIATE_RULES=sg-open-ingress eks-warden handle …   # the fix, audited"
+EKS_WARDEN_MODE=remediate EKS_WARDEN_REMEDIATE_RULES=sg-open-ingress "$bin/eks-warden" handle "$invoke" | said
 echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # the fix's CloudTrail echo"
 "$bin/eks-warden" handle "$invoke" | said
 echo "\$ eks-warden state show insecure"

@@ -141,6 +141,14 @@ pub fn diff(previous: &BTreeMap<String, OpenFinding>, seen: Seen<'_>, now: &str)
         .filter(|r| r.status == Status::Unknown)
         .map(|r| r.rule_id.as_str())
         .collect();
+    // (rule, resource type, resource id) → whether that rule read the resource (false: UNKNOWN on it).
+    let mut read: BTreeMap<(&str, ResourceType, &str), bool> = BTreeMap::new();
+    for r in results {
+        let e = read
+            .entry((r.rule_id.as_str(), r.resource_type, r.resource_id.as_str()))
+            .or_insert(true);
+        *e &= r.status != Status::Unknown;
+    }
     let mut judged: BTreeSet<&str> = BTreeSet::new();
     for r in results {
         let id = r.finding_id.as_str();
@@ -201,11 +209,31 @@ pub fn diff(previous: &BTreeMap<String, OpenFinding>, seen: Seen<'_>, now: &str)
         if !in_catalog || !enabled(&f.rule_id) {
             continue;
         }
-        if unknown_rules.contains(f.rule_id.as_str()) {
-            d.open.insert(id.clone(), f.clone());
-        } else if f.status == Status::Fail {
-            let gone = format!("{} {} is gone", f.resource_type.as_str(), f.resource_id);
-            d.resolved.push(Change::of_open(id, f, gone));
+        // Absent: resolved when the rule read this very resource (the offending part is gone, e.g. one
+        // permission of a group that now passes), or read everything (the resource itself is gone).
+        let resource = (f.rule_id.as_str(), f.resource_type, f.resource_id.as_str());
+        let why = match read.get(&resource) {
+            Some(true) => Some(format!(
+                "no longer found on {} {}",
+                f.resource_type.as_str(),
+                f.resource_id
+            )),
+            Some(false) => None,
+            None if unknown_rules.contains(f.rule_id.as_str()) => None,
+            None => Some(format!(
+                "{} {} is gone",
+                f.resource_type.as_str(),
+                f.resource_id
+            )),
+        };
+        match why {
+            None => {
+                d.open.insert(id.clone(), f.clone());
+            }
+            Some(why) if f.status == Status::Fail => {
+                d.resolved.push(Change::of_open(id, f, why));
+            }
+            Some(_) => {}
         }
     }
     d
@@ -347,6 +375,27 @@ mod tests {
         // An unknown never opens either.
         let d = run(&BTreeMap::new(), &[r(SG, "sg-1", Status::Unknown)], "t1");
         assert!(d.is_empty() && d.open.is_empty());
+    }
+
+    /// Guards against over-caution: an UNKNOWN on one group must not keep a fixed permission of another
+    /// group open, while an UNKNOWN on the same group keeps it.
+    #[test]
+    fn a_keyed_finding_resolves_when_its_resource_was_read() {
+        let keyed = r(SG, "sg-1", Status::Fail).keyed("tcp 22 0.0.0.0/0");
+        let mut keyed = keyed;
+        keyed.finding_id = "id-keyed".into();
+        let open = run(&BTreeMap::new(), &[keyed], "t1").open;
+        let d = run(
+            &open,
+            &[r(SG, "sg-1", Status::Pass), r(SG, "sg-9", Status::Unknown)],
+            "t2",
+        );
+        assert_eq!(ids(&d.resolved), ["id-keyed"]);
+        assert!(d.resolved[0]
+            .message
+            .contains("no longer found on security-group sg-1"));
+        let d = run(&open, &[r(SG, "sg-1", Status::Unknown)], "t2");
+        assert!(d.is_empty() && d.open.contains_key("id-keyed"));
     }
 
     #[test]
