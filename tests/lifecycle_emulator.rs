@@ -127,7 +127,7 @@ impl World {
         );
         let mut ctx = Context::new(&self.conf, self.clients.clone(), Settings::default());
         ctx.topic_arn = Some(self.topic.clone());
-        ctx.state = Some(Lifecycle::new(Store::new(dynamo, &self.table)));
+        ctx.state = Some(Lifecycle::new(&self.conf, Store::new(dynamo, &self.table)));
         ctx
     }
 
@@ -427,6 +427,12 @@ async fn a_failed_publish_is_retried_once_with_the_fix_audit() {
     assert_eq!(audit.len(), 1, "{body:#}");
     assert_eq!(audit[0]["rule_id"], "sg-open-ingress");
     assert_eq!(audit[0]["action"]["revoked"][0]["cidr_ipv4"], "0.0.0.0/0");
+    assert_eq!(audit[0]["permission"], "ec2:RevokeSecurityGroupIngress");
+    assert!(
+        audit[0]["role"].as_str().unwrap().starts_with("arn:aws:"),
+        "{audit:?}"
+    );
+    assert!(audit[0]["at"].is_string());
     assert!(ids(&body["changes"]["resolved"]).contains(&"sg-open-ingress".to_string()));
 
     // Nothing left to say.

@@ -37,15 +37,43 @@ pub struct Lifecycle {
     pub audit_days: u32,
     /// Another invocation may take over a pending message once it is this old (seconds).
     pub claim_after_secs: i64,
+    /// Asked once who the function is, for the audit of the fixes it makes with its own role.
+    sts: aws_sdk_sts::Client,
+    caller: std::sync::OnceLock<String>,
 }
 
 impl Lifecycle {
-    pub fn new(store: Store) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, store: Store) -> Self {
         Lifecycle {
             store,
             remind_after_hours: 24,
             audit_days: 90,
             claim_after_secs: 60,
+            sts: aws_sdk_sts::Client::new(config),
+            caller: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The role that made a fix in `account`: the member role there, else the function's own identity.
+    async fn fixer(&self, ctx: &Context, account: &str, region: &str) -> String {
+        if let Some(role) = &ctx.member_role {
+            if ctx.own_account().await.ok().as_deref() != Some(account) {
+                let partition = crate::finding::partition(region);
+                return format!("arn:{partition}:iam::{account}:role/{role}");
+            }
+        }
+        if let Some(arn) = self.caller.get() {
+            return arn.clone();
+        }
+        match self.sts.get_caller_identity().send().await {
+            Ok(out) => {
+                let arn = out.arn().unwrap_or("unknown").to_string();
+                self.caller.get_or_init(|| arn).clone()
+            }
+            Err(e) => format!(
+                "unknown ({})",
+                crate::collect::error_line("sts:GetCallerIdentity", &e)
+            ),
         }
     }
 
@@ -88,7 +116,10 @@ impl Lifecycle {
                 }),
             },
         };
-        let mut lc = Lifecycle::new(Store::new(aws_sdk_dynamodb::Client::new(config), table));
+        let mut lc = Lifecycle::new(
+            config,
+            Store::new(aws_sdk_dynamodb::Client::new(config), table),
+        );
         lc.remind_after_hours = number(ENV_REMIND_AFTER_HOURS, 24, 24 * 365)?;
         lc.audit_days = number(ENV_AUDIT_DAYS, 90, 3650)?;
         if lc.audit_days == 0 {
@@ -182,7 +213,12 @@ pub async fn record_and_notify(
     let now = SystemTime::now();
     let (now_s, now_epoch) = (rfc3339(now), epoch(now));
     let me = owner_token();
-    let audit = audit_entries(report, &now_s, &me);
+    let audit = if fixes(report).next().is_some() {
+        let role = lc.fixer(ctx, &report.account, &report.region).await;
+        audit_entries(report, &now_s, &me, &role)
+    } else {
+        vec![]
+    };
     let fixed = fixed_findings(report);
     let enabled = |id: &str| ctx.settings.enabled(id);
     let sweep = triggers.iter().any(is_sweep);
@@ -436,18 +472,25 @@ async fn publish(
     Ok(())
 }
 
-/// The fixes this evaluation applied, as audit entries (skipped and planned ones changed nothing).
-fn audit_entries(report: &ClusterReport, now: &str, me: &str) -> Vec<AuditEntry> {
+/// The fixes this evaluation applied (skipped and planned ones changed nothing).
+fn fixes(report: &ClusterReport) -> impl Iterator<Item = &crate::remediate::Remediation> {
     report
         .remediations
         .iter()
         .filter(|m| m.outcome == crate::remediate::Outcome::Remediated)
+}
+
+/// The applied fixes as audit entries: what was done (the action holds the revoked rule in full or the
+/// setting changed), with which permission, by which role, when.
+fn audit_entries(report: &ClusterReport, now: &str, me: &str, role: &str) -> Vec<AuditEntry> {
+    fixes(report)
         .enumerate()
         .map(|(i, m)| {
             let mut entry = serde_json::to_value(m).unwrap_or_default();
             if let Some(o) = entry.as_object_mut() {
                 o.insert("at".into(), now.into());
                 o.insert("cluster".into(), report.cluster.clone().into());
+                o.insert("role".into(), role.into());
             }
             AuditEntry {
                 sk: format!("{}{now}#{me}-{i}", store::AUDIT_PREFIX),
@@ -460,10 +503,7 @@ fn audit_entries(report: &ClusterReport, now: &str, me: &str) -> Vec<AuditEntry>
 
 /// Findings whose fix was applied and verified in this evaluation: resolved now, not left open.
 fn fixed_findings(report: &ClusterReport) -> BTreeSet<String> {
-    let fixed: BTreeSet<(&str, &str)> = report
-        .remediations
-        .iter()
-        .filter(|m| m.outcome == crate::remediate::Outcome::Remediated)
+    let fixed: BTreeSet<(&str, &str)> = fixes(report)
         .map(|m| (m.rule_id.as_str(), m.resource_id.as_str()))
         .collect();
     report
