@@ -8,7 +8,10 @@
 //! loses a race re-reads and re-diffs; the loser usually finds nothing new.
 
 pub mod diff;
+mod show;
 pub mod store;
+
+pub use show::{show, show_table};
 
 use crate::event::Trigger;
 use crate::handler::{Context, ContextError, Published, RunSummary};
@@ -185,29 +188,7 @@ pub async fn record_and_notify(
     run: &mut RunSummary,
 ) -> Result<(), String> {
     let Some(lc) = &ctx.state else {
-        let Some(topic) = &ctx.topic_arn else {
-            return Ok(());
-        };
-        let Some(msg) = crate::notify::message(report, triggers) else {
-            return Ok(());
-        };
-        let stored = StoredMessage {
-            notification: "full".into(),
-            subject: msg.subject,
-            body: msg.body,
-            attributes: msg
-                .attributes
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.data_type().to_string(),
-                        v.string_value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
-        };
-        return publish(ctx, topic, &report.cluster, &stored, run).await;
+        return publish_full(ctx, report, triggers, run).await;
     };
     let pk = store::cluster_pk(&report.account, &report.region, &report.cluster);
     let now = SystemTime::now();
@@ -240,22 +221,7 @@ pub async fn record_and_notify(
             },
             &now_s,
         );
-        let open_fails = d.open.values().filter(|f| f.status == Status::Fail).count();
-        let reminder_due = sweep
-            && lc.remind_after_hours > 0
-            && open_fails > 0
-            && prev
-                .last_notified
-                .as_deref()
-                .and_then(parse_epoch)
-                .is_none_or(|t| now_epoch - t >= i64::from(lc.remind_after_hours) * 3600);
-        let kind = if !d.is_empty() {
-            Some(Kind::Change)
-        } else if reminder_due {
-            Some(Kind::Reminder)
-        } else {
-            None
-        };
+        let kind = kind_of(lc, &d, &prev, sweep, now_epoch);
         // The fixes made since the last message, this evaluation's included.
         let since = prev.last_notified.clone().unwrap_or_default();
         let mut shown: Vec<&AuditEntry> = loaded.audit.iter().filter(|a| a.at > since).collect();
@@ -312,6 +278,59 @@ pub async fn record_and_notify(
         "state of {} changed under {MAX_ATTEMPTS} attempts in a row; retried later",
         report.cluster
     ))
+}
+
+/// Without a state table: every violation, every time, as before (`"notification": "full"`).
+async fn publish_full(
+    ctx: &Context,
+    report: &ClusterReport,
+    triggers: &[Trigger],
+    run: &mut RunSummary,
+) -> Result<(), String> {
+    let Some(topic) = &ctx.topic_arn else {
+        return Ok(());
+    };
+    let Some(msg) = crate::notify::message(report, triggers) else {
+        return Ok(());
+    };
+    let stored = StoredMessage {
+        notification: "full".into(),
+        subject: msg.subject,
+        body: msg.body,
+        attributes: msg
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.data_type().to_string(),
+                    v.string_value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    };
+    publish(ctx, topic, &report.cluster, &stored, run).await
+}
+
+/// A change message when the diff is not empty; a reminder on the sweep when violations stay open and
+/// the last message is older than the setting; else silence.
+fn kind_of(
+    lc: &Lifecycle,
+    d: &diff::Diff,
+    prev: &State,
+    sweep: bool,
+    now_epoch: i64,
+) -> Option<Kind> {
+    if !d.is_empty() {
+        return Some(Kind::Change);
+    }
+    let open_fails = d.open.values().any(|f| f.status == Status::Fail);
+    let due = prev
+        .last_notified
+        .as_deref()
+        .and_then(parse_epoch)
+        .is_none_or(|t| now_epoch - t >= i64::from(lc.remind_after_hours) * 3600);
+    (sweep && lc.remind_after_hours > 0 && open_fails && due).then_some(Kind::Reminder)
 }
 
 /// A cluster that no longer exists: one message resolving all its open findings, then its state is removed.
@@ -511,92 +530,6 @@ fn fixed_findings(report: &ClusterReport) -> BTreeSet<String> {
         .filter(|r| fixed.contains(&(r.rule_id.as_str(), r.resource_id.as_str())))
         .map(|r| r.finding_id.clone())
         .collect()
-}
-
-/// `eks-warden state show`: the open findings and the audit trail of one cluster.
-pub async fn show(
-    store: &Store,
-    account: &str,
-    region: &str,
-    cluster: &str,
-) -> Result<serde_json::Value, String> {
-    let pk = store::cluster_pk(account, region, cluster);
-    let loaded = store.load(&pk).await?;
-    let known = loaded.state.is_some();
-    let state = loaded.state.clone().unwrap_or_default();
-    let mut audit: Vec<&serde_json::Value> = loaded.audit.iter().map(|a| &a.entry).collect();
-    audit.reverse();
-    Ok(serde_json::json!({
-        "cluster": cluster,
-        "account": account,
-        "region": region,
-        "known": known,
-        "version": state.version,
-        "last_notified": state.last_notified,
-        "open": state.open.iter().map(|(id, f)| {
-            let mut v = serde_json::to_value(f).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() { o.insert("finding_id".into(), id.clone().into()); }
-            v
-        }).collect::<Vec<_>>(),
-        "pending": loaded.pending.iter().map(|p| &p.message.subject).collect::<Vec<_>>(),
-        "audit": audit,
-    }))
-}
-
-/// `state show` for a person: one line per open finding, then the audit trail, newest first.
-pub fn show_table(v: &serde_json::Value) -> String {
-    use std::fmt::Write;
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
-    let mut out = String::new();
-    let open = v["open"].as_array().cloned().unwrap_or_default();
-    if v["known"] != serde_json::Value::Bool(true) {
-        let _ = writeln!(
-            out,
-            "{} ({}/{}): no state recorded",
-            s(&v["cluster"]),
-            s(&v["account"]),
-            s(&v["region"])
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "{} ({}/{}): {} open, last notified {}",
-            s(&v["cluster"]),
-            s(&v["account"]),
-            s(&v["region"]),
-            open.len(),
-            v["last_notified"].as_str().unwrap_or("never")
-        );
-    }
-    for f in &open {
-        let _ = writeln!(
-            out,
-            "  {:<8} {:<7} {:<32} {:<24} since {}  {}",
-            s(&f["severity"]),
-            s(&f["status"]),
-            s(&f["rule_id"]),
-            s(&f["resource_id"]),
-            s(&f["first_seen"]),
-            s(&f["finding_id"])
-        );
-    }
-    let audit = v["audit"].as_array().cloned().unwrap_or_default();
-    let _ = writeln!(out, "audit trail ({} fix(es)):", audit.len());
-    for a in &audit {
-        let _ = writeln!(
-            out,
-            "  {} {:<32} {:<24} {} {}",
-            s(&a["at"]),
-            s(&a["rule_id"]),
-            s(&a["resource_id"]),
-            s(&a["detail"]),
-            a.get("action").map(|x| x.to_string()).unwrap_or_default()
-        );
-    }
-    for p in v["pending"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "pending message: {}", s(p));
-    }
-    out
 }
 
 #[cfg(test)]

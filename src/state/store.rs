@@ -192,22 +192,7 @@ impl Store {
         };
         match c.next {
             Some(state) => {
-                let findings = findings_json(&state.open)?;
-                let mut item = HashMap::from([
-                    ("pk".to_string(), s(pk)),
-                    ("sk".to_string(), s(STATE_SK)),
-                    ("version".to_string(), n(state.version)),
-                    ("findings".to_string(), s(findings)),
-                    ("cluster_arn".to_string(), s(&state.cluster_arn)),
-                    (
-                        TTL_ATTRIBUTE.to_string(),
-                        n(c.now_epoch + STATE_TTL_DAYS * 86_400),
-                    ),
-                ]);
-                if let Some(t) = &state.last_notified {
-                    item.insert("last_notified".into(), s(t));
-                }
-                let put = version_cond(Put::builder().table_name(&self.table).set_item(Some(item)))
+                let put = version_cond(self.state_put(pk, state, c.now_epoch)?)
                     .build()
                     .map_err(build_err)?;
                 items.push(TransactWriteItem::builder().put(put).build());
@@ -291,6 +276,31 @@ impl Store {
                 Err(WriteError::Failed(line("DynamoDB TransactWriteItems", &e)))
             }
         }
+    }
+
+    /// The STATE item, without its condition.
+    fn state_put(
+        &self,
+        pk: &str,
+        state: &State,
+        now_epoch: i64,
+    ) -> Result<aws_sdk_dynamodb::types::builders::PutBuilder, WriteError> {
+        let findings = findings_json(&state.open)?;
+        let mut item = HashMap::from([
+            ("pk".to_string(), s(pk)),
+            ("sk".to_string(), s(STATE_SK)),
+            ("version".to_string(), n(state.version)),
+            ("findings".to_string(), s(findings)),
+            ("cluster_arn".to_string(), s(&state.cluster_arn)),
+            (
+                TTL_ATTRIBUTE.to_string(),
+                n(now_epoch + STATE_TTL_DAYS * 86_400),
+            ),
+        ]);
+        if let Some(t) = &state.last_notified {
+            item.insert("last_notified".into(), s(t));
+        }
+        Ok(Put::builder().table_name(&self.table).set_item(Some(item)))
     }
 
     /// A single conditional Put or Delete: the same guarantee as a transaction, at half its cost.
