@@ -419,6 +419,13 @@ async fn retry_pending(
     cluster: &str,
     run: &mut RunSummary,
 ) -> Result<(), String> {
+    if ctx.topic_arn.is_none() {
+        // Nowhere to publish: retrying the records could never succeed. The item expires by its TTL.
+        if !loaded.pending.is_empty() {
+            warn!(%cluster, pending = loaded.pending.len(), "messages pending but no topic is configured");
+        }
+        return Ok(());
+    }
     for p in &loaded.pending {
         if p.owner == me || now_epoch - p.claimed_at < lc.claim_after_secs {
             continue;
