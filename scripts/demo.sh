@@ -34,4 +34,24 @@ echo "\$ eks-warden scan --cluster insecure --fix --fix-rule nodes-imdsv1"
 "$bin/eks-warden" scan --cluster insecure --fix --fix-rule nodes-imdsv1 | sed -n '/remediation:/,/^$/p'
 echo "after:"
 "$bin/eks-warden" scan --cluster insecure --format json | summary nodes-imdsv1
+
+echo
+echo "# Finding lifecycle: with a state table, a message only when something changed"
+"$bin/eks-warden" state create-table eks-warden-demo-state || exit 2
+export EKS_WARDEN_STATE_TABLE=eks-warden-demo-state
+export EKS_WARDEN_TOPIC_ARN="arn:aws:sns:$AWS_REGION:123456789012:eks-warden-findings"
+invoke=$(mktemp)
+echo '{"clusters": ["insecure"]}' >"$invoke"
+said() { python3 -c 'import json,sys; r=json.load(sys.stdin); p=r["published"]; print("\n".join("  sent (%s): %s" % (m["notification"], m["subject"]) for m in p) or "  no message: nothing changed")'; }
+echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # first evaluation with state"
+"$bin/eks-warden" handle "$invoke" | said
+echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # the same state again"
+"$bin/eks-warden" handle "$invoke" | said
+echo "\$ EKS_WARDEN_MODE=remediate EKS_WARDEN_REMEDIATE_RULES=sg-open-ingress eks-warden handle …   # the fix, audited"
+EKS_WARDEN_MODE=remediate EKS_WARDEN_REMEDIATE_RULES=sg-open-ingress "$bin/eks-warden" handle "$invoke" | said
+echo "\$ eks-warden handle {\"clusters\": [\"insecure\"]}   # the fix's CloudTrail echo"
+"$bin/eks-warden" handle "$invoke" | said
+echo "\$ eks-warden state show insecure"
+"$bin/eks-warden" state show insecure
+rm -f "$invoke"
 exit 0

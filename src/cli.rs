@@ -1,4 +1,4 @@
-//! The `eks-warden` command line: `scan`, `rules`.
+//! The `eks-warden` command line: `scan`, `handle`, `rules`, `state`.
 
 use crate::collect::Clients;
 use crate::rules::Severity;
@@ -30,10 +30,39 @@ pub enum Command {
         #[arg(value_name = "FILE|-")]
         file: String,
     },
+    /// The finding-state table: create it, or show what it holds about a cluster.
+    #[command(subcommand)]
+    State(StateCommand),
     /// List the rule catalog (markdown: the text of docs/rules.md).
     Rules {
         #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
         format: RulesFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Create the state table (on-demand, encrypted, point-in-time recovery, TTL); exit 0 when it exists.
+    CreateTable {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// The open findings of a cluster and its remediation audit trail.
+    Show {
+        #[arg(value_name = "CLUSTER")]
+        cluster: String,
+        /// The state table (default: EKS_WARDEN_STATE_TABLE).
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+        /// The cluster's account (default: the caller's, from STS).
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -210,6 +239,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::Scan(args) => scan(*args, cli.call_timeout).await,
         Command::Handle { file } => handle(&file, cli.call_timeout).await,
+        Command::State(cmd) => state(cmd).await,
     }
 }
 
@@ -393,4 +423,75 @@ async fn handle(file: &str, call_timeout: Option<f64>) -> Result<i32, CliError> 
         return Ok(EXIT_VIOLATIONS);
     }
     Ok(EXIT_OK)
+}
+
+async fn aws_config(region: Option<&str>) -> Result<aws_config::SdkConfig, CliError> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err(CliError(
+            "no AWS region: pass --region or set AWS_REGION".into(),
+        ));
+    }
+    Ok(config)
+}
+
+async fn state(cmd: StateCommand) -> Result<i32, CliError> {
+    use crate::state::store::Store;
+    match cmd {
+        StateCommand::CreateTable { name, region } => {
+            let config = aws_config(region.as_deref()).await?;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&config), &name);
+            if store.create_table().await? {
+                println!("created state table {name}");
+            } else {
+                println!("state table {name} already exists");
+            }
+            Ok(EXIT_OK)
+        }
+        StateCommand::Show {
+            cluster,
+            table,
+            account,
+            region,
+            format,
+        } => {
+            let table = table
+                .or_else(|| std::env::var(crate::state::ENV_STATE_TABLE).ok())
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    CliError("no state table: pass --table or set EKS_WARDEN_STATE_TABLE".into())
+                })?;
+            let config = aws_config(region.as_deref()).await?;
+            let account = match account {
+                Some(a) => a,
+                None => aws_sdk_sts::Client::new(&config)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| CliError(crate::collect::error_line("sts:GetCallerIdentity", &e)))?
+                    .account()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&config), table);
+            let v = crate::state::show(&store, &account, &region, &cluster).await?;
+            match format {
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+                }
+                Format::Table => print!("{}", crate::state::show_table(&v)),
+                other => {
+                    return Err(CliError(format!(
+                        "state show prints table or json, not {other:?}"
+                    )))
+                }
+            }
+            Ok(EXIT_OK)
+        }
+    }
 }

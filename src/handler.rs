@@ -66,6 +66,8 @@ pub struct Context {
     pub regions: Vec<String>,
     /// How long before the invocation's deadline no new work starts and the rest is handed back.
     pub deadline_margin: Duration,
+    /// The finding-state table (`EKS_WARDEN_STATE_TABLE`): notify on change, exactly once.
+    pub state: Option<crate::state::Lifecycle>,
     base: Option<aws_config::SdkConfig>,
     scopes: Mutex<HashMap<(String, String), Arc<Scope>>>,
 }
@@ -149,6 +151,7 @@ impl Context {
             member_accounts: None,
             regions: vec![],
             deadline_margin: Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECS),
+            state: None,
             base: Some(config.clone()),
             scopes: Mutex::new(HashMap::new()),
         }
@@ -162,6 +165,7 @@ impl Context {
         ctx.exemptions =
             crate::exemptions::load::Source::from_lookup(env, || aws_sdk_ssm::Client::new(config))
                 .map_err(ContextError::Exemptions)?;
+        ctx.state = crate::state::Lifecycle::from_env(config)?;
         if let Some(url) = env(ENV_RECHECK_QUEUE_URL) {
             ctx.recheck = Some(RecheckQueue {
                 url,
@@ -242,7 +246,7 @@ impl Context {
             .collect())
     }
 
-    pub(crate) async fn own_account(&self) -> Result<String, String> {
+    pub async fn own_account(&self) -> Result<String, String> {
         if let Some(a) = self.home_account.get() {
             return Ok(a.clone());
         }

@@ -23,4 +23,5 @@ pub mod rules;
 pub mod sanitize;
 pub mod scan;
 pub mod settings;
+pub mod state;
 pub mod timeouts;

@@ -7,6 +7,8 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
+pub mod change;
+
 /// What a subscriber needs to know about who changed what.
 pub fn trigger_json(t: &Trigger) -> Value {
     match t {
@@ -23,7 +25,7 @@ pub fn trigger_json(t: &Trigger) -> Value {
     }
 }
 
-fn event_name(triggers: &[Trigger]) -> String {
+pub(crate) fn event_name(triggers: &[Trigger]) -> String {
     triggers
         .iter()
         .find_map(|t| match t {
@@ -46,9 +48,9 @@ pub struct Message {
 }
 
 /// SNS takes at most 256 KiB per message; the body holds the machine JSON three times over.
-const MAX_BODY: usize = 250 * 1024;
+pub(crate) const MAX_BODY: usize = 250 * 1024;
 /// Triggers named in a message; a storm's hundreds of records about one cluster are counted, not listed.
-const MAX_TRIGGERS: usize = 10;
+pub(crate) const MAX_TRIGGERS: usize = 10;
 
 pub fn message(report: &ClusterReport, all_triggers: &[Trigger]) -> Option<Message> {
     let mut all_fails: Vec<&RuleResult> = report.failures().collect();
@@ -93,6 +95,7 @@ fn build(
         subject = subject.chars().take(99).collect::<String>() + "…";
     }
     let machine = json!({
+        "notification": "full",
         "cluster": report.cluster,
         "account": report.account,
         "region": report.region,
@@ -124,6 +127,7 @@ fn build(
         ("account", s(&report.account)),
         ("region", s(&report.region)),
         ("event_name", s(&event_name(triggers))),
+        ("notification", s("full")),
         (
             "rule_ids",
             MessageAttributeValue::builder()
@@ -142,7 +146,7 @@ fn build(
     })
 }
 
-fn who(triggers: &[Trigger], more: usize) -> Vec<String> {
+pub(crate) fn who(triggers: &[Trigger], more: usize) -> Vec<String> {
     let mut lines: Vec<String> = triggers
         .iter()
         .map(|t| match t {
@@ -382,10 +386,11 @@ mod tests {
                 "account",
                 "region",
                 "event_name",
+                "notification",
                 "rule_ids"
             ]
         );
-        let rule_ids = &m.attributes[5].1;
+        let rule_ids = &m.attributes[6].1;
         assert_eq!(rule_ids.data_type(), "String.Array");
         assert_eq!(
             rule_ids.string_value(),

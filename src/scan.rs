@@ -57,6 +57,9 @@ pub struct Summary {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScanReport {
+    /// When the scan was made (RFC 3339, UTC) and by which version of eks-warden.
+    pub generated_at: String,
+    pub version: &'static str,
     pub clusters: Vec<ClusterReport>,
     /// Clusters listed by the region but deleted before they could be read.
     pub skipped: Vec<ClusterError>,
@@ -89,6 +92,8 @@ impl ScanReport {
             }
         }
         self.summary = s;
+        self.generated_at = crate::state::rfc3339(std::time::SystemTime::now());
+        self.version = env!("CARGO_PKG_VERSION");
         self
     }
 

@@ -6,7 +6,8 @@
 //!   calls and dependent rounds of one cluster with three nodegroups;
 //! * storm — one SQS batch of 1,000 CloudTrail records over three clusters through the Lambda's `handle`;
 //! * sweep — the scheduled sweep of 50 and 200 clusters by the Lambda binary: wall time, calls, peak RSS;
-//! * micro — parsing and routing a record, evaluating a snapshot (no I/O).
+//! * micro — parsing and routing a record, evaluating a snapshot (no I/O);
+//! * state — DynamoDB calls per evaluation with the finding-state table, and a race on one change.
 //!
 //! `make bench-peers` (`-- --peers`) adds Cloud Custodian and Prowler against the same kind of account.
 //! Nothing here is asserted: the figures are printed and written to BENCHMARKS.md.
@@ -16,6 +17,7 @@ mod common;
 mod fleet;
 mod peers;
 mod runtime_api;
+mod state;
 mod storm;
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -1240,6 +1242,7 @@ async fn run_all() -> Result<(), Error> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     sweep(&mut report, &mut api, &sizes).await?;
+    state::state_bench(&mut report).await?;
     let machine = format!("{}* load average at the end: {}\n", machine, loadavg());
     println!("\n{}", report.table());
     write_benchmarks(&report, &machine, &goals(&report))

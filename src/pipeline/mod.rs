@@ -43,7 +43,11 @@ pub async fn handle_until(
     payload: &Value,
     cutoff: Option<Instant>,
 ) -> Result<RunSummary, PayloadError> {
-    let mut run = RunSummary::default();
+    let mut run = RunSummary {
+        generated_at: crate::state::rfc3339(std::time::SystemTime::now()),
+        version: env!("CARGO_PKG_VERSION"),
+        ..RunSummary::default()
+    };
     let max_attempts = ctx
         .recheck
         .as_ref()
@@ -138,11 +142,18 @@ async fn finish(
     let mut report = match outcome {
         Evaluated::Report(r) if r.status == "DELETING" => {
             // A cluster on its way out: its findings would only be noise, and nothing is left to fix.
+            // With a state table it is re-checked until it is gone, when its findings are resolved.
             run.ignore(
                 name.clone(),
                 format!("cluster {name} is being deleted"),
                 None,
             );
+            if ctx.state.is_some() {
+                let attempt = named.attempt.saturating_add(1);
+                if let Err(error) = notify::recheck(ctx, &r, attempt, run).await {
+                    fail(run, format!("re-check {name}"), error);
+                }
+            }
             return;
         }
         Evaluated::Report(r) => r,
@@ -152,6 +163,9 @@ async fn finish(
                 format!("cluster {name} no longer exists"),
                 None,
             );
+            if let Err(error) = notify::gone(ctx, key, &named.triggers, run).await {
+                fail(run, format!("resolve {name}"), error);
+            }
             return;
         }
         Evaluated::Error(e) => {

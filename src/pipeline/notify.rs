@@ -1,9 +1,9 @@
 //! Stage 5, record and notify: the per-cluster publish step, and the re-check of a cluster still settling.
 
-use super::summary::{Published, RecheckSent, RunSummary};
+use super::route::Target;
+use super::summary::{RecheckSent, RunSummary};
 use crate::event::Trigger;
 use crate::handler::Context;
-use crate::notify;
 use crate::scan::ClusterReport;
 
 /// Queues a delayed re-check of a cluster that is still settling, up to the attempt limit.
@@ -47,36 +47,31 @@ pub async fn recheck(
     Ok(())
 }
 
-/// Records and notifies one cluster's evaluation.
+/// Records and notifies one cluster's evaluation: with a state table a message only on a change (or as a
+/// reminder), exactly once; without one, every violation each time (`"notification": "full"`).
 pub async fn publish(
     ctx: &Context,
     report: &ClusterReport,
     triggers: &[Trigger],
     run: &mut RunSummary,
 ) -> Result<(), String> {
-    let Some(topic) = &ctx.topic_arn else {
+    crate::state::record_and_notify(ctx, report, triggers, run).await
+}
+
+/// A cluster that no longer exists: its recorded findings are resolved (one message) and its state removed.
+pub async fn gone(
+    ctx: &Context,
+    key: &Target,
+    triggers: &[Trigger],
+    run: &mut RunSummary,
+) -> Result<(), String> {
+    if ctx.state.is_none() {
         return Ok(());
-    };
-    let Some(msg) = notify::message(report, triggers) else {
-        return Ok(());
-    };
-    let mut req = ctx
-        .sns
-        .publish()
-        .topic_arn(topic)
-        .subject(msg.subject)
-        .message(msg.body)
-        .message_structure("json");
-    for (k, v) in msg.attributes {
-        req = req.message_attributes(k, v);
     }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| crate::collect::error_line("SNS Publish", &e))?;
-    run.published.push(Published {
-        cluster: report.cluster.clone(),
-        message_id: out.message_id().unwrap_or_default().to_string(),
-    });
-    Ok(())
+    let account = if key.0.is_empty() {
+        ctx.own_account().await?
+    } else {
+        key.0.clone()
+    };
+    crate::state::cluster_gone(ctx, &account, &key.1, &key.2, triggers, run).await
 }

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Default, Serialize)]
 pub struct RunSummary {
+    /// When this run was made (RFC 3339, UTC) and by which version.
+    pub generated_at: String,
+    pub version: &'static str,
     pub triggers: Vec<TriggerLine>,
     pub ignored: Vec<Ignored>,
     /// Clusters evaluated, once each however many records named them.
@@ -59,6 +62,9 @@ pub struct Ignored {
 pub struct Published {
     pub cluster: String,
     pub message_id: String,
+    /// `change`, `reminder` or `full` (no state table).
+    pub notification: String,
+    pub subject: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,0 +1,500 @@
+//! Change and reminder messages (with a state table): what changed on a cluster leads, the full list of
+//! open violations follows, and the fixes applied since the last message are shown.
+
+use super::{event_name, trigger_json, who, MAX_BODY, MAX_TRIGGERS};
+use crate::event::Trigger;
+use crate::rules::{RuleResult, Severity, Status};
+use crate::scan::ClusterReport;
+use crate::state::diff::{Change, Diff};
+use crate::state::store::{AuditEntry, StoredMessage};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Something changed: new, resolved or exempted findings.
+    Change,
+    /// Nothing changed, but violations stay open and the last message is old (the sweep's reminder).
+    Reminder,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Change => "change",
+            Kind::Reminder => "reminder",
+        }
+    }
+}
+
+/// The message for one cluster's diff (or reminder); it always fits in one SNS message.
+pub fn message(
+    report: &ClusterReport,
+    all_triggers: &[Trigger],
+    d: &Diff,
+    kind: Kind,
+    audit: &[&AuditEntry],
+) -> StoredMessage {
+    let triggers = &all_triggers[..all_triggers.len().min(MAX_TRIGGERS)];
+    let more = all_triggers.len() - triggers.len();
+    let mut open: Vec<&RuleResult> = report
+        .failures()
+        .filter(|r| {
+            d.open
+                .get(&r.finding_id)
+                .is_some_and(|f| f.status == Status::Fail)
+        })
+        .collect();
+    open.sort_by_key(|r| std::cmp::Reverse(r.severity));
+    // Halve the lists until the message fits; the subject and the totals keep the true counts.
+    let mut keep = open
+        .len()
+        .max(d.new.len())
+        .max(d.resolved.len())
+        .max(d.exempted.len());
+    loop {
+        let m = build(report, triggers, more, d, kind, audit, &open, keep);
+        if m.body.len() <= MAX_BODY || keep <= 1 {
+            return m;
+        }
+        keep /= 2;
+    }
+}
+
+fn counts(d: &Diff) -> String {
+    let mut parts = vec![];
+    for (n, what) in [
+        (d.new.len(), "new"),
+        (d.resolved.len(), "resolved"),
+        (d.exempted.len(), "exempted"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.join(", ")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    report: &ClusterReport,
+    triggers: &[Trigger],
+    more: usize,
+    d: &Diff,
+    kind: Kind,
+    audit: &[&AuditEntry],
+    open: &[&RuleResult],
+    keep: usize,
+) -> StoredMessage {
+    let highest = match kind {
+        Kind::Change => d.highest(),
+        Kind::Reminder => open.iter().map(|r| r.severity).max(),
+    }
+    .unwrap_or(Severity::Low);
+    let what = match kind {
+        Kind::Change => counts(d),
+        Kind::Reminder => format!(
+            "reminder, {} open violation{}",
+            open.len(),
+            if open.len() == 1 { "" } else { "s" }
+        ),
+    };
+    let mut subject = format!(
+        "[{highest}] eks-warden: {what} on {} ({}/{})",
+        report.cluster, report.account, report.region
+    );
+    if subject.chars().count() > 100 {
+        subject = subject.chars().take(99).collect::<String>() + "…";
+    }
+    let cut = |c: &[Change]| c.iter().take(keep).cloned().collect::<Vec<_>>();
+    let audit_json: Vec<&Value> = audit.iter().map(|a| &a.entry).collect();
+    let unknown: Vec<&RuleResult> = report
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Unknown)
+        .collect();
+    let machine = json!({
+        "notification": kind.as_str(),
+        "generated_at": crate::state::rfc3339(std::time::SystemTime::now()),
+        "version": env!("CARGO_PKG_VERSION"),
+        "cluster": report.cluster,
+        "cluster_arn": report.cluster_arn,
+        "account": report.account,
+        "region": report.region,
+        "status": report.status,
+        "highest_severity": highest,
+        "triggers": triggers.iter().map(trigger_json).collect::<Vec<_>>(),
+        "triggers_total": triggers.len() + more,
+        "changes": {"new": cut(&d.new), "resolved": cut(&d.resolved), "exempted": cut(&d.exempted)},
+        "changes_total": {"new": d.new.len(), "resolved": d.resolved.len(), "exempted": d.exempted.len()},
+        "findings": &open[..open.len().min(keep)],
+        "findings_total": open.len(),
+        "unknown": unknown,
+        "remediations": report.remediations,
+        "audit": audit_json,
+    });
+    let text = email(report, triggers, more, d, kind, audit, open, &unknown, keep);
+    let chat = chatbot(report, triggers, more, d, kind, open, highest, &subject);
+    let body = json!({
+        "default": machine.to_string(),
+        "sqs": machine.to_string(),
+        "lambda": machine.to_string(),
+        "email": text,
+        "https": chat.to_string(),
+    });
+    let rule_ids: BTreeSet<&str> = match kind {
+        Kind::Change => d
+            .new
+            .iter()
+            .chain(&d.resolved)
+            .chain(&d.exempted)
+            .map(|c| c.rule_id.as_str())
+            .collect(),
+        Kind::Reminder => open.iter().map(|r| r.rule_id.as_str()).collect(),
+    };
+    let s = |k: &str, v: &str| (k.to_string(), "String".to_string(), v.to_string());
+    let mut attributes = vec![
+        s("severity", highest.as_str()),
+        s("cluster", &report.cluster),
+        s("account", &report.account),
+        s("region", &report.region),
+        s("notification", kind.as_str()),
+        (
+            "rule_ids".into(),
+            "String.Array".into(),
+            serde_json::to_string(&rule_ids).unwrap_or_default(),
+        ),
+    ];
+    let event = event_name(triggers);
+    if !event.is_empty() {
+        attributes.push(s("event_name", &event));
+    }
+    StoredMessage {
+        notification: kind.as_str().into(),
+        subject,
+        body: body.to_string(),
+        attributes,
+    }
+}
+
+fn change_lines(out: &mut String, title: &str, changes: &[Change], keep: usize, advice: bool) {
+    if changes.is_empty() {
+        return;
+    }
+    *out += &format!("{title} ({}):\n", changes.len());
+    for c in changes.iter().take(keep) {
+        *out += &format!(
+            "  [{}] {} on {} {}: {}\n",
+            c.severity,
+            c.rule_id,
+            c.resource_type.as_str(),
+            c.resource_id,
+            c.message
+        );
+        if advice {
+            if let Some(rule) = crate::rules::find(&c.rule_id) {
+                *out += &format!("      What to do: {}\n", rule.meta.resolution);
+            }
+        }
+    }
+    if changes.len() > keep {
+        *out += &format!("  …and {} more\n", changes.len() - keep);
+    }
+    *out += "\n";
+}
+
+#[allow(clippy::too_many_arguments)]
+fn email(
+    report: &ClusterReport,
+    triggers: &[Trigger],
+    more: usize,
+    d: &Diff,
+    kind: Kind,
+    audit: &[&AuditEntry],
+    open: &[&RuleResult],
+    unknown: &[&RuleResult],
+    keep: usize,
+) -> String {
+    let mut out = match kind {
+        Kind::Change => format!(
+            "eks-warden: {} on EKS cluster {} in account {}, region {}.\n\n",
+            counts(d),
+            report.cluster,
+            report.account,
+            report.region
+        ),
+        Kind::Reminder => format!(
+            "eks-warden reminder: {} violation(s) stay open on EKS cluster {} in account {}, region {}.\n\n",
+            open.len(),
+            report.cluster,
+            report.account,
+            report.region
+        ),
+    };
+    change_lines(&mut out, "New", &d.new, keep, true);
+    change_lines(&mut out, "Resolved", &d.resolved, keep, false);
+    change_lines(&mut out, "Exempted", &d.exempted, keep, false);
+    out += "Triggered by:\n";
+    for w in who(triggers, more) {
+        out += &format!("  - {w}\n");
+    }
+    if !audit.is_empty() {
+        out += "\nFixes applied since the last message (remediation audit):\n";
+        for a in audit {
+            let e = &a.entry;
+            out += &format!(
+                "  - {} {} on {}: {} {}\n",
+                a.at,
+                e["rule_id"].as_str().unwrap_or("?"),
+                e["resource_id"].as_str().unwrap_or("?"),
+                e["detail"].as_str().unwrap_or(""),
+                e.get("action").map(Value::to_string).unwrap_or_default()
+            );
+        }
+    }
+    if !unknown.is_empty() {
+        out += "\nCould not be read (UNKNOWN; the last known state of these stands):\n";
+        for r in unknown.iter().take(keep) {
+            out += &format!("  - {} on {}: {}\n", r.rule_id, r.resource_id, r.message);
+        }
+    }
+    out += &format!("\nOpen violations now ({}):\n", open.len());
+    for r in open.iter().take(keep) {
+        out += &format!(
+            "  [{}] {} on {} {}: {}\n",
+            r.severity,
+            r.rule_id,
+            r.resource_type.as_str(),
+            r.resource_id,
+            r.message
+        );
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn chatbot(
+    report: &ClusterReport,
+    triggers: &[Trigger],
+    more: usize,
+    d: &Diff,
+    kind: Kind,
+    open: &[&RuleResult],
+    highest: Severity,
+    title: &str,
+) -> Value {
+    let mut lines: Vec<String> = vec![];
+    for (label, changes) in [
+        ("new", &d.new),
+        ("resolved", &d.resolved),
+        ("exempted", &d.exempted),
+    ] {
+        for c in changes.iter().take(10) {
+            lines.push(format!(
+                "• *{label}* *{}* `{}` on `{}`: {}",
+                c.severity, c.rule_id, c.resource_id, c.message
+            ));
+        }
+        if changes.len() > 10 {
+            lines.push(format!("…and {} more {label}", changes.len() - 10));
+        }
+    }
+    if kind == Kind::Reminder {
+        for r in open.iter().take(10) {
+            lines.push(format!(
+                "• *{}* `{}` on `{}`: {}",
+                r.severity, r.rule_id, r.resource_id, r.message
+            ));
+        }
+    }
+    lines.push(format!("_Open violations now_: {}", open.len()));
+    let mut next: Vec<String> = d
+        .new
+        .iter()
+        .filter_map(|c| {
+            crate::rules::find(&c.rule_id)
+                .map(|rule| format!("{}: {}", c.rule_id, rule.meta.resolution))
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(5)
+        .collect();
+    if next.is_empty() {
+        next.push("Review the eks-warden message".into());
+    }
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": title,
+            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who(triggers, more).join("; ")),
+            "nextSteps": next,
+            "keywords": [highest.as_str(), kind.as_str(), report.cluster.as_str(), report.account.as_str(), report.region.as_str()],
+        },
+        "metadata": {
+            "threadId": format!("eks-warden/{}/{}/{}", report.account, report.region, report.cluster),
+            "summary": title,
+            "eventType": format!("eks-warden-{}", kind.as_str()),
+            "relatedResources": d.new.iter().chain(&d.resolved).chain(&d.exempted).map(|c| c.resource_id.clone()).collect::<BTreeSet<_>>(),
+            "additionalContext": {"cluster": report.cluster, "account": report.account, "region": report.region},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::ResourceType;
+    use crate::state::diff::{diff, Seen};
+    use std::collections::BTreeMap;
+
+    fn result(rule: &str, resource: &str, severity: Severity, status: Status) -> RuleResult {
+        RuleResult {
+            rule_id: rule.into(),
+            severity,
+            status,
+            resource_type: ResourceType::SecurityGroup,
+            resource_id: resource.into(),
+            message: format!("{rule} on {resource}"),
+            evidence: Default::default(),
+            discriminator: None,
+            finding_id: format!("ewf-{rule}-{resource}"),
+        }
+    }
+
+    fn report(results: Vec<RuleResult>) -> ClusterReport {
+        ClusterReport {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            cluster: "prod".into(),
+            cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
+            owner: None,
+            status: "ACTIVE".into(),
+            results,
+            aws_calls: 7,
+            remediations: vec![],
+        }
+    }
+
+    fn machine(m: &StoredMessage) -> Value {
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_change_message_leads_with_the_change_and_keeps_the_open_list() {
+        let before = report(vec![
+            result("sg-open-ingress", "sg-1", Severity::High, Status::Fail),
+            result(
+                "deletion-protection-off",
+                "prod",
+                Severity::Low,
+                Status::Fail,
+            ),
+        ]);
+        let prev = diff(
+            &BTreeMap::new(),
+            Seen::Evaluated {
+                results: &before.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t1",
+        )
+        .open;
+        let now = report(vec![
+            result("sg-open-ingress", "sg-1", Severity::High, Status::Pass),
+            result(
+                "deletion-protection-off",
+                "prod",
+                Severity::Low,
+                Status::Fail,
+            ),
+            result("sg-open-ingress", "sg-2", Severity::Critical, Status::Fail),
+            result("sg-open-ingress", "sg-3", Severity::High, Status::Fail),
+        ]);
+        let d = diff(
+            &prev,
+            Seen::Evaluated {
+                results: &now.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t2",
+        );
+        let m = message(&now, &[], &d, Kind::Change, &[]);
+        assert_eq!(
+            m.subject,
+            "[CRITICAL] eks-warden: 2 new, 1 resolved on prod (111122223333/eu-west-1)"
+        );
+        let j = machine(&m);
+        assert_eq!(j["notification"], "change");
+        assert_eq!(j["changes"]["new"].as_array().unwrap().len(), 2);
+        assert_eq!(j["changes"]["resolved"][0]["resource_id"], "sg-1");
+        assert_eq!(
+            j["changes"]["resolved"][0]["finding_id"],
+            "ewf-sg-open-ingress-sg-1"
+        );
+        assert_eq!(j["findings_total"], 3, "the full open list rides along");
+        assert!(j["version"].is_string() && j["generated_at"].is_string());
+        let attr = |k: &str| m.attributes.iter().find(|a| a.0 == k).map(|a| a.2.clone());
+        assert_eq!(attr("notification").as_deref(), Some("change"));
+        assert_eq!(attr("severity").as_deref(), Some("CRITICAL"));
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        let email = body["email"].as_str().unwrap();
+        assert!(
+            email.starts_with("eks-warden: 2 new, 1 resolved on EKS cluster prod"),
+            "{email}"
+        );
+        assert!(email.find("New (2)").unwrap() < email.find("Open violations now (3)").unwrap());
+        let chat: Value = serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+        assert!(chat["content"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("• *new*"));
+    }
+
+    #[test]
+    fn a_resolution_carries_its_own_severity_and_a_reminder_the_open_ones() {
+        let before = report(vec![result(
+            "sg-open-ingress",
+            "sg-1",
+            Severity::High,
+            Status::Fail,
+        )]);
+        let prev = diff(
+            &BTreeMap::new(),
+            Seen::Evaluated {
+                results: &before.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t1",
+        )
+        .open;
+        let d = diff(&prev, Seen::Gone, "t2");
+        let m = message(&before, &[], &d, Kind::Change, &[]);
+        assert!(
+            m.subject
+                .starts_with("[HIGH] eks-warden: 1 resolved on prod"),
+            "{}",
+            m.subject
+        );
+        let same = diff(
+            &prev,
+            Seen::Evaluated {
+                results: &before.results,
+                enabled: &|_| true,
+                fixed: &Default::default(),
+            },
+            "t3",
+        );
+        let r = message(&before, &[], &same, Kind::Reminder, &[]);
+        assert_eq!(
+            r.subject,
+            "[HIGH] eks-warden: reminder, 1 open violation on prod (111122223333/eu-west-1)"
+        );
+        assert_eq!(machine(&r)["notification"], "reminder");
+    }
+}

@@ -1,0 +1,706 @@
+//! The finding lifecycle end to end against the emulator (DynamoDB state table, SNS → SQS subscriber),
+//! through `handle`: a message on change only, exactly once, with the audit of the fixes.
+
+mod common;
+
+use common::seed::{self, ClusterSpec, Ingress};
+use common::CallCounter;
+use eks_warden::handler::{handle, Context, RunSummary};
+use eks_warden::remediate::{Mode, Policy};
+use eks_warden::settings::Settings;
+use eks_warden::state::store::Store;
+use eks_warden::state::Lifecycle;
+use serde_json::{json, Value};
+use std::process::Command;
+
+struct World {
+    conf: aws_config::SdkConfig,
+    clients: eks_warden::collect::Clients,
+    sg: String,
+    topic: String,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    table: String,
+    dynamo_calls: CallCounter,
+}
+
+/// A topic with an SQS queue subscribed; `create` false gives only the ARN it will have.
+async fn topic(conf: &aws_config::SdkConfig, region: &str, create: bool) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(conf);
+    let sqs = aws_sdk_sqs::Client::new(conf);
+    let arn = format!("arn:aws:sns:{region}:123456789012:lifecycle-findings");
+    if !create {
+        return (arn, String::new());
+    }
+    let topic = sns
+        .create_topic()
+        .name("lifecycle-findings")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    assert_eq!(topic, arn);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("lifecycle-subscriber")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    (topic, queue_url)
+}
+
+/// A cluster `prod` whose additional security group opens SSH to the world, a state table, and a topic.
+async fn world(region: &str, create_topic: bool) -> World {
+    let (clients, _) = common::clients(region).await;
+    let conf = common::sdk_config(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let sg = seed::security_group(
+        &clients.ec2,
+        &net.vpc,
+        "ssh",
+        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
+    )
+    .await
+    .unwrap();
+    seed::cluster(
+        &clients.eks,
+        ClusterSpec {
+            name: "prod",
+            subnets: net.private.to_vec(),
+            security_groups: vec![sg.clone()],
+            public: false,
+            private: true,
+            public_cidrs: &[],
+            tags: &[],
+        },
+    )
+    .await
+    .unwrap();
+    let table = "eks-warden-state".to_string();
+    let out = common::run_cli(region, &["state", "create-table", &table]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (topic, queue_url) = topic(&conf, region, create_topic).await;
+    World {
+        sqs: aws_sdk_sqs::Client::new(&conf),
+        clients,
+        conf,
+        sg,
+        topic,
+        queue_url,
+        table,
+        dynamo_calls: CallCounter::default(),
+    }
+}
+
+impl World {
+    fn ctx(&self) -> Context {
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&self.conf)
+                .interceptor(self.dynamo_calls.clone())
+                .build(),
+        );
+        let mut ctx = Context::new(&self.conf, self.clients.clone(), Settings::default());
+        ctx.topic_arn = Some(self.topic.clone());
+        ctx.state = Some(Lifecycle::new(&self.conf, Store::new(dynamo, &self.table)));
+        ctx
+    }
+
+    /// Every message the subscriber queue holds now (the SNS envelope's `Message`, parsed), and
+    /// the envelope's attributes.
+    async fn received(&self) -> Vec<(String, Value, Value)> {
+        let mut out = vec![];
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                let body: Value =
+                    serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+                out.push((
+                    envelope["Subject"].as_str().unwrap_or_default().to_string(),
+                    body,
+                    envelope["MessageAttributes"].clone(),
+                ));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn direct() -> Value {
+    json!({"clusters": ["prod"]})
+}
+
+fn ec2_event(region: &str, name: &str, group: &str) -> Value {
+    json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+        "account": "123456789012", "region": region,
+        "detail": {"eventSource": "ec2.amazonaws.com", "eventName": name, "eventID": format!("{name}-1"),
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice"},
+            "requestParameters": {"groupId": group}}})
+}
+
+fn ids(changes: &Value) -> Vec<String> {
+    changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn run(ctx: &Context, payload: &Value) -> RunSummary {
+    let run = handle(ctx, payload).await.unwrap();
+    assert!(run.failures.is_empty(), "{:?}", run.failures);
+    run
+}
+
+#[tokio::test]
+async fn change_messages_only_when_a_verdict_changes() {
+    let region = "ca-central-1";
+    let w = world(region, true).await;
+    let ctx = w.ctx();
+
+    // First evaluation: one change message, every violation new, the full open list beside it.
+    let before = w.dynamo_calls.operations().len();
+    let first = run(&ctx, &direct()).await;
+    let ops = w.dynamo_calls.operations()[before..].to_vec();
+    assert_eq!(first.published.len(), 1);
+    assert_eq!(first.published[0].notification, "change");
+    let got = w.received().await;
+    assert_eq!(got.len(), 1);
+    let (subject, body, attrs) = &got[0];
+    assert_eq!(body["notification"], "change");
+    assert_eq!(attrs["notification"]["Value"], "change");
+    let fails = first.clusters[0].failures().count();
+    assert!(fails >= 2, "{:?}", first.clusters[0].results);
+    assert_eq!(body["changes"]["new"].as_array().unwrap().len(), fails);
+    assert_eq!(body["changes"]["resolved"], json!([]));
+    assert_eq!(body["findings"].as_array().unwrap().len(), fails);
+    for c in body["changes"]["new"].as_array().unwrap() {
+        for k in ["rule_id", "resource_id", "finding_id", "severity"] {
+            assert!(c[k].is_string(), "{k} in {c}");
+        }
+    }
+    assert!(
+        subject.starts_with(&format!(
+            "[HIGH] eks-warden: {fails} new on prod (123456789012/{region})"
+        )),
+        "{subject}"
+    );
+    // One read, one transaction (state + pending message), one delete of the pending message.
+    assert_eq!(
+        ops,
+        ["Query", "TransactWriteItems", "DeleteItem"],
+        "{ops:?}"
+    );
+    println!("DynamoDB calls, evaluation with a change: {ops:?}");
+
+    // The same state again: no message, one read and one conditional write.
+    let before = w.dynamo_calls.operations().len();
+    let again = run(&ctx, &direct()).await;
+    let ops = w.dynamo_calls.operations()[before..].to_vec();
+    assert!(again.published.is_empty());
+    assert!(w.received().await.is_empty());
+    assert_eq!(ops, ["Query", "PutItem"], "{ops:?}");
+    println!("DynamoDB calls, evaluation without a change: {ops:?}");
+
+    // An event that changes no verdict: a rule that is not world-open added to the group.
+    seed::authorize(
+        &w.clients.ec2,
+        &w.sg,
+        &[Ingress::Cidr("tcp", 443, 443, "10.0.0.0/8")],
+    )
+    .await
+    .unwrap();
+    let quiet = run(
+        &ctx,
+        &ec2_event(region, "AuthorizeSecurityGroupIngress", &w.sg),
+    )
+    .await;
+    assert_eq!(quiet.evaluated, ["prod"]);
+    assert!(quiet.published.is_empty() && w.received().await.is_empty());
+
+    // The world-open rule revoked: one message, it is resolved.
+    w.clients
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(&w.sg)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    run(
+        &ctx,
+        &ec2_event(region, "RevokeSecurityGroupIngress", &w.sg),
+    )
+    .await;
+    let got = w.received().await;
+    assert_eq!(got.len(), 1);
+    let (subject, body, attrs) = &got[0];
+    assert_eq!(ids(&body["changes"]["resolved"]), ["sg-open-ingress"]);
+    assert_eq!(body["changes"]["new"], json!([]));
+    assert!(
+        subject.starts_with("[HIGH] eks-warden: 1 resolved on prod"),
+        "{subject}"
+    );
+    assert_eq!(
+        attrs["severity"]["Value"], "HIGH",
+        "the resolution reaches a HIGH filter"
+    );
+    assert_eq!(
+        body["triggers"][0]["eventName"],
+        "RevokeSecurityGroupIngress"
+    );
+
+    // Re-opened: new again.
+    seed::authorize(
+        &w.clients.ec2,
+        &w.sg,
+        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
+    )
+    .await
+    .unwrap();
+    run(
+        &ctx,
+        &ec2_event(region, "AuthorizeSecurityGroupIngress", &w.sg),
+    )
+    .await;
+    let got = w.received().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(ids(&got[0].1["changes"]["new"]), ["sg-open-ingress"]);
+
+    // Exempted by tagging the group.
+    seed::tag(
+        &w.clients.ec2,
+        &w.sg,
+        "eks-warden:exempt",
+        "sg-open-ingress",
+    )
+    .await
+    .unwrap();
+    run(&ctx, &direct()).await;
+    let got = w.received().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(ids(&got[0].1["changes"]["exempted"]), ["sg-open-ingress"]);
+    assert!(got[0].0.contains("1 exempted"), "{}", got[0].0);
+
+    // `state show` prints what the table holds.
+    let out = common::run_cli(
+        region,
+        &[
+            "state", "show", "prod", "--table", &w.table, "--format", "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(shown["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule_id"] == "sg-open-ingress" && f["status"] == "EXEMPT"));
+}
+
+/// Guards the optimistic concurrency: two `handle` processes racing on one change yield one message.
+#[tokio::test]
+async fn two_concurrent_handle_processes_publish_one_message() {
+    let region = "ap-south-1";
+    let w = world(region, true).await;
+    let file = std::env::temp_dir().join(format!("eks-warden-race-{}.json", std::process::id()));
+    std::fs::write(&file, direct().to_string()).unwrap();
+    let spawn = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
+        cmd.args(["handle", file.to_str().unwrap()])
+            .env("EKS_WARDEN_TOPIC_ARN", &w.topic)
+            .env("EKS_WARDEN_STATE_TABLE", &w.table)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in common::emulator().env(region) {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut published = 0;
+    for o in [&a, &b] {
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        published += v["published"].as_array().unwrap().len();
+    }
+    let got = w.received().await;
+    assert_eq!((published, got.len()), (1, 1), "{got:?}");
+    assert_eq!(got[0].1["notification"], "change");
+}
+
+/// Guards the pending message: a publish that fails is retried from the state, never lost, never doubled,
+/// and the message carries the audit of the fix made before the failure.
+#[tokio::test]
+async fn a_failed_publish_is_retried_once_with_the_fix_audit() {
+    let region = "eu-south-1";
+    // The topic does not exist yet: the first publish fails.
+    let mut w = world(region, false).await;
+    let mut ctx = w.ctx();
+    ctx.policy = Policy {
+        mode: Mode::Remediate,
+        rules: ["sg-open-ingress".to_string()].into(),
+        allow_public_endpoint_off: false,
+        secrets_key_arn: None,
+        ..Policy::default()
+    };
+    let records = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs",
+        "body": direct().to_string()}]});
+    let first = handle(&ctx, &records).await.unwrap();
+    assert!(first.published.is_empty());
+    assert_eq!(first.batch_item_failures.len(), 1, "{:?}", first.failures);
+    assert!(first.clusters[0]
+        .remediations
+        .iter()
+        .any(|m| m.rule_id == "sg-open-ingress"));
+
+    // The topic appears; the redelivered record publishes the pending message (old enough to claim).
+    let (topic, queue_url) = topic(&w.conf, region, true).await;
+    assert_eq!(topic, w.topic);
+    w.queue_url = queue_url;
+    if let Some(lc) = ctx.state.as_mut() {
+        lc.claim_after_secs = 0;
+    }
+    let second = handle(&ctx, &records).await.unwrap();
+    assert!(second.failures.is_empty(), "{:?}", second.failures);
+    assert!(second.batch_item_failures.is_empty());
+    let got = w.received().await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body = &got[0].1;
+    let audit = body["audit"].as_array().unwrap();
+    assert_eq!(audit.len(), 1, "{body:#}");
+    assert_eq!(audit[0]["rule_id"], "sg-open-ingress");
+    assert_eq!(audit[0]["action"]["revoked"][0]["cidr_ipv4"], "0.0.0.0/0");
+    assert_eq!(audit[0]["permission"], "ec2:RevokeSecurityGroupIngress");
+    assert!(
+        audit[0]["role"].as_str().unwrap().starts_with("arn:aws:"),
+        "{audit:?}"
+    );
+    assert!(audit[0]["at"].is_string());
+    assert!(ids(&body["changes"]["resolved"]).contains(&"sg-open-ingress".to_string()));
+
+    // Nothing left to say.
+    let third = handle(&ctx, &records).await.unwrap();
+    assert!(third.published.is_empty() && w.received().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_cluster_resolves_everything_and_its_state_goes() {
+    let region = "me-south-1";
+    let w = world(region, true).await;
+    let ctx = w.ctx();
+    run(&ctx, &direct()).await;
+    let opened = w.received().await;
+    let open = opened[0].1["changes"]["new"].as_array().unwrap().len();
+    w.clients
+        .eks
+        .delete_cluster()
+        .name("prod")
+        .send()
+        .await
+        .unwrap();
+    let event = json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.eks",
+        "account": "123456789012", "region": region,
+        "detail": {"eventSource": "eks.amazonaws.com", "eventName": "DeleteCluster",
+            "requestParameters": {"name": "prod"}}});
+    let gone = run(&ctx, &event).await;
+    assert_eq!(gone.published.len(), 1, "{gone:?}");
+    let got = w.received().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].1["changes"]["resolved"].as_array().unwrap().len(),
+        open
+    );
+    assert_eq!(got[0].1["findings"], json!([]));
+    let shown = eks_warden::state::show(
+        &Store::new(aws_sdk_dynamodb::Client::new(&w.conf), &w.table),
+        "123456789012",
+        region,
+        "prod",
+    )
+    .await
+    .unwrap();
+    assert_eq!(shown["known"], false, "{shown:#}");
+    // Once gone, nothing more.
+    let again = run(&ctx, &event).await;
+    assert!(again.published.is_empty() && w.received().await.is_empty());
+}
+
+/// Guards the installer: the command is idempotent, and creates what template.yaml declares.
+#[tokio::test]
+async fn create_table_is_idempotent_and_agrees_with_the_template() {
+    let region = "af-south-1";
+    for _ in 0..2 {
+        let out = common::run_cli(region, &["state", "create-table", "warden-state"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let conf = common::sdk_config(region).await;
+    let db = aws_sdk_dynamodb::Client::new(&conf);
+    let t = db
+        .describe_table()
+        .table_name("warden-state")
+        .send()
+        .await
+        .unwrap();
+    let t = t.table().unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let tpl: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let p = &tpl["Resources"]["StateTable"]["Properties"];
+    let keys: Vec<(String, String)> = t
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_string(),
+                k.key_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    let tkeys: Vec<(String, String)> = p["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_string(),
+                k["KeyType"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, tkeys);
+    let attrs: Vec<(String, String)> = t
+        .attribute_definitions()
+        .iter()
+        .map(|a| {
+            (
+                a.attribute_name().to_string(),
+                a.attribute_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    let tattrs: Vec<(String, String)> = p["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().to_string(),
+                a["AttributeType"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(attrs, tattrs);
+    assert_eq!(
+        t.billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|b| b.as_str()),
+        p["BillingMode"].as_str()
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        t.sse_description()
+            .and_then(|s| s.status())
+            .map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    let ttl = db
+        .describe_time_to_live()
+        .table_name("warden-state")
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(
+        ttl.attribute_name(),
+        p["TimeToLiveSpecification"]["AttributeName"].as_str()
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    let backups = db
+        .describe_continuous_backups()
+        .table_name("warden-state")
+        .send()
+        .await
+        .unwrap();
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|c| c.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str());
+    assert_eq!(pitr, Some("ENABLED"));
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+}
+
+fn sweep(region: &str) -> Value {
+    json!({"version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "region": region, "detail": {}})
+}
+
+/// Reminders go out on the sweep only, and only once the last message is older than the setting.
+#[tokio::test]
+async fn the_sweep_reminds_of_violations_that_stay_open() {
+    let region = "eu-west-3";
+    let w = world(region, true).await;
+    let mut ctx = w.ctx();
+    run(&ctx, &direct()).await;
+    assert_eq!(w.received().await.len(), 1);
+    // Just notified: the sweep stays quiet.
+    assert!(run(&ctx, &sweep(region)).await.published.is_empty());
+    // The last message is two days old.
+    let db = aws_sdk_dynamodb::Client::new(&w.conf);
+    let backdate = || async {
+        db.update_item()
+            .table_name(&w.table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                    "CLUSTER#aws#123456789012#{region}#prod"
+                )),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("STATE".into()),
+            )
+            .update_expression("SET last_notified = :t")
+            .expression_attribute_values(
+                ":t",
+                aws_sdk_dynamodb::types::AttributeValue::S("2026-01-01T00:00:00Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    };
+    backdate().await;
+    // An event is no reminder.
+    assert!(run(&ctx, &direct()).await.published.is_empty());
+    let reminded = run(&ctx, &sweep(region)).await;
+    assert_eq!(reminded.published.len(), 1);
+    assert_eq!(reminded.published[0].notification, "reminder");
+    let got = w.received().await;
+    assert_eq!(got.len(), 1);
+    assert!(got[0].0.contains("eks-warden: reminder, "), "{}", got[0].0);
+    assert_eq!(got[0].2["notification"]["Value"], "reminder");
+    assert_eq!(got[0].1["changes"]["new"], json!([]));
+    // Reminded now: the next sweep is quiet again; with reminders off, so is an old one.
+    assert!(run(&ctx, &sweep(region)).await.published.is_empty());
+    backdate().await;
+    if let Some(lc) = ctx.state.as_mut() {
+        lc.remind_after_hours = 0;
+    }
+    assert!(run(&ctx, &sweep(region)).await.published.is_empty());
+    assert!(w.received().await.is_empty());
+}
+
+/// Guards the optimistic concurrency without relying on timing: a write on a version that moved, or a
+/// first write when someone else already created the state, is refused.
+#[tokio::test]
+async fn a_write_on_a_stale_version_is_refused() {
+    use eks_warden::state::store::{cluster_pk, Commit, State, WriteError};
+    let region = "eu-north-1";
+    let w = world(region, true).await;
+    run(&w.ctx(), &direct()).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&w.conf), &w.table);
+    let pk = cluster_pk("123456789012", region, "prod");
+    let current = store.load(&pk).await.unwrap().state.unwrap();
+    assert_eq!(current.version, 1);
+    let next = State {
+        version: 2,
+        ..current.clone()
+    };
+    for expected in [None, Some(0)] {
+        let c = Commit {
+            expected,
+            next: Some(&next),
+            pending: None,
+            audit: &[],
+            now_epoch: 0,
+            audit_days: 90,
+        };
+        assert!(matches!(
+            store.commit(&pk, c).await,
+            Err(WriteError::Conflict)
+        ));
+    }
+    let c = Commit {
+        expected: Some(1),
+        next: Some(&next),
+        pending: None,
+        audit: &[],
+        now_epoch: 0,
+        audit_days: 90,
+    };
+    assert!(store.commit(&pk, c).await.is_ok());
+    assert_eq!(store.load(&pk).await.unwrap().state.unwrap().version, 2);
+}
