@@ -131,10 +131,16 @@ fn not_the_sole_private_path(
     for g in &groups {
         match s.security_groups.get(*g) {
             Some(Fact::Known(sg)) => {
-                kept |= sg
-                    .ingress
-                    .iter()
-                    .any(|r| admits_443(r) && !revoked.contains(r) && r.world_source().is_none());
+                // A rule admitting the cluster's own groups (EKS's self-referencing cluster group) lets
+                // only its nodes and control plane in, never an operator: it is no path to keep.
+                let own = |r: &IngressRule| {
+                    r.referenced_group_id
+                        .as_deref()
+                        .is_some_and(|id| groups.contains(&id))
+                };
+                kept |= sg.ingress.iter().any(|r| {
+                    admits_443(r) && !revoked.contains(r) && r.world_source().is_none() && !own(r)
+                });
             }
             _ => {
                 return Err(format!(
@@ -269,6 +275,16 @@ mod tests {
             rule_ids: vec!["sgr-1".into()],
             revoked: open,
         };
+        let e = check(&a, &s).unwrap_err();
+        assert!(e.contains("only ingress path"), "{e}");
+        // EKS's own self-referencing rule admits the cluster's nodes, never an operator: no path kept.
+        testkit::sg_mut(&mut s, CLUSTER_SG)
+            .ingress
+            .push(IngressRule {
+                protocol: "-1".into(),
+                referenced_group_id: Some(CLUSTER_SG.into()),
+                ..IngressRule::default()
+            });
         let e = check(&a, &s).unwrap_err();
         assert!(e.contains("only ingress path"), "{e}");
         testkit::open_ingress(&mut s, CLUSTER_SG, "10.0.0.0/8", "tcp", 443, 443);
