@@ -97,7 +97,13 @@ async fn storm_of_1000_records_costs_at_most_64_calls() {
     eprintln!("storm: {} calls {by_op:?}", ops.len());
     assert!(run.failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.evaluated, vec!["storm-a", "storm-b", "storm-c"]);
-    assert_eq!(run.published.len(), 3);
+    // One message per cluster with a violation (the emulated fleet may be compliant), never one per record.
+    let violating = run
+        .clusters
+        .iter()
+        .filter(|c| c.failures().next().is_some())
+        .count();
+    assert_eq!(run.published.len(), violating);
     assert_eq!(run.triggers.len(), 1000);
     assert!(ops.len() <= 64, "{} calls: {ops:?}", ops.len());
     // The summary says what led each trigger to its cluster.
