@@ -227,8 +227,12 @@ pub fn rules_markdown() -> String {
         "Every rule gives a verdict per resource: `PASS`, `FAIL`, `UNKNOWN` (the data could not be read; the \
          reason is in the message) or `EXEMPT` (the cluster, or for security groups the group, carries the tag \
          `{}` listing the rule id or `*`, or an unexpired entry of the central exemption list matches; the \
-         result names its source, reason and owner). An automatic fix runs only when opted in; its IAM action is what the \
-         remediating role needs.\n",
+         result names its source, reason and owner). An automatic fix runs only when opted in; its IAM action is \
+         what the remediating role needs. Every fix re-reads the cluster first and acts only if the finding still \
+         holds and the cluster is ACTIVE; a dry run makes no call; at most `EKS_WARDEN_MAX_FIXES` write calls \
+         (default 10) are made per invocation, the rest deferred to the re-check; a finding fixed three times in a \
+         day is reported as flapping instead of fixed again; a fix a guardrail stops is reported `skipped` with \
+         the reason and the other party.\n",
         rules::EXEMPT_TAG
     );
     let _ = writeln!(out, "| id | severity | title | automatic fix |");
@@ -257,9 +261,21 @@ pub fn rules_markdown() -> String {
         let _ = writeln!(
             out,
             "**Automatic fix.** {}\n",
-            match m.fix_permission {
-                Some(p) => format!("Yes, opt-in; it needs the IAM permission `{p}`."),
-                None => "None; a person makes the change.".to_string(),
+            match (m.fix_permission, m.fix) {
+                (Some(p), Some(f)) => {
+                    let mut never = f.never.chars();
+                    let never = never
+                        .next()
+                        .map(|c| c.to_lowercase().chain(never).collect::<String>())
+                        .unwrap_or_default();
+                    format!(
+                        "Yes, opt-in; it needs the IAM permission `{p}`.\n\n*What it changes:* {}\n\n\
+                         *What it will never do:* {never}",
+                        f.changes
+                    )
+                }
+                (Some(p), None) => format!("Yes, opt-in; it needs the IAM permission `{p}`."),
+                _ => "None; a person makes the change.".to_string(),
             }
         );
         let _ = writeln!(out, "**References.**\n");

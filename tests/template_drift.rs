@@ -292,6 +292,11 @@ fn the_queue_accepts_exactly_the_rules_that_target_it() {
 /// Actions of the Allow statements of a policy document.
 fn actions(doc: &Yaml, out: &mut BTreeSet<String>) {
     for s in doc["Statement"].as_sequence().into_iter().flatten() {
+        // `!If [condition, statement, AWS::NoValue]`: a statement granted when its fix is opted in.
+        let s = match tag_of(s).as_deref() {
+            Some(t) if t.ends_with("If") => &untag(s)[1],
+            _ => s,
+        };
         if s["Effect"].as_str() != Some("Allow") {
             continue;
         }
@@ -340,7 +345,7 @@ fn role_policies(t: &Yaml, role: &str) -> BTreeMap<String, BTreeSet<String>> {
 fn the_member_role_grants_what_the_central_role_grants() {
     let central = role_policies(&template(CENTRAL), "FunctionRole");
     let member = role_policies(&template(MEMBER), "MemberRole");
-    for name in ["read-clusters", "remediate"] {
+    for name in ["read-clusters", "remediate", "secrets-key"] {
         assert_eq!(
             central.get(name),
             member.get(name),
@@ -358,6 +363,79 @@ const NO_PERMISSION: &[&str] = &[
     "UpdateTimeToLive",
     "UpdateContinuousBackups",
 ];
+/// The rule ids a condition opts in, following `!Condition` references.
+fn opted_rules(conditions: &Yaml, name: &str, out: &mut BTreeSet<String>) {
+    let text = serde_json::to_string(&to_json(&conditions[name])).unwrap();
+    for r in eks_warden::rules::ALL {
+        if text.contains(&format!(",{},", r.meta.id)) {
+            out.insert(r.meta.id.to_string());
+        }
+    }
+    fn refs(v: &Yaml, out: &mut Vec<String>) {
+        if tag_of(v).is_some_and(|t| t.ends_with("Condition")) {
+            out.extend(untag(v).as_str().map(str::to_string));
+        }
+        match untag(v) {
+            Yaml::Sequence(s) => s.iter().for_each(|x| refs(x, out)),
+            Yaml::Mapping(m) => m.values().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    refs(&conditions[name], &mut names);
+    for n in names {
+        opted_rules(conditions, &n, out);
+    }
+}
+
+/// Each write statement of both roles is granted only when a rule whose fix makes that call is listed in
+/// RemediateRules: exactly those rules, by the catalog's own record of each fix's permission.
+#[test]
+fn write_permissions_follow_the_opted_in_rules() {
+    for (path, policy) in [
+        (CENTRAL, "RemediationPolicy"),
+        (MEMBER, "MemberRemediationPolicy"),
+    ] {
+        let t = template(path);
+        let (_, p) = resources(&t, "AWS::IAM::RolePolicy")
+            .into_iter()
+            .find(|(id, _)| id == policy)
+            .unwrap_or_else(|| panic!("{path}: no {policy}"));
+        let statements = p["Properties"]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
+        assert!(!statements.is_empty());
+        for s in statements {
+            assert!(
+                tag_of(s).is_some_and(|t| t.ends_with("If")),
+                "{path}: an unconditional write statement"
+            );
+            let parts = untag(s).as_sequence().unwrap();
+            let condition = parts[0].as_str().unwrap();
+            let mut granted = BTreeSet::new();
+            actions(
+                &serde_yaml::from_str(&format!(
+                    "Statement: [{}]",
+                    serde_json::to_string(&to_json(&parts[1])).unwrap()
+                ))
+                .unwrap(),
+                &mut granted,
+            );
+            let mut opted = BTreeSet::new();
+            opted_rules(&t["Conditions"], condition, &mut opted);
+            let needing: BTreeSet<String> = eks_warden::rules::ALL
+                .iter()
+                .filter(|r| r.meta.fix_permission.is_some_and(|p| granted.contains(p)))
+                .map(|r| r.meta.id.to_string())
+                .collect();
+            assert_eq!(
+                opted, needing,
+                "{path}: condition {condition} grants {granted:?}"
+            );
+        }
+    }
+}
+
 /// Verbs of the SDK operations the code may call (fluent builders: `.describe_cluster()`).
 const VERBS: &[&str] = &[
     "describe_",

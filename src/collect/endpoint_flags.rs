@@ -94,4 +94,25 @@ mod tests {
         assert!(missing_flags(b"").is_empty());
         assert!(missing_flags(br#"{"cluster":{}}"#).is_empty());
     }
+
+    #[test]
+    fn a_missing_flag_makes_the_endpoint_unknown_and_its_rules_unknown() {
+        let s = crate::rules::testkit::baseline();
+        let flags = EndpointFlags::default();
+        assert_eq!(unless_missing(s.cluster.clone(), &flags), s.cluster);
+        if let Ok(mut m) = flags.0.lock() {
+            *m = vec!["endpointPrivateAccess"];
+        }
+        let mut s2 = s.clone();
+        s2.cluster = unless_missing(s.cluster.clone(), &flags);
+        let u = s2.cluster.endpoint.as_ref().unwrap_err();
+        assert_eq!(u.code, "NotReturned");
+        assert!(u.message.contains("endpointPrivateAccess"), "{u}");
+        for r in crate::rules::evaluate(&s2, &crate::settings::Settings::default())
+            .iter()
+            .filter(|r| r.rule_id.starts_with("endpoint-"))
+        {
+            assert_eq!(r.status, crate::rules::Status::Unknown, "{r:?}");
+        }
+    }
 }

@@ -142,20 +142,10 @@ pub async fn remediate(
     };
     let mut applied: Vec<(RuleResult, Action, String)> = Vec::new();
     for (r, action) in candidates {
-        if let Action::RevokeSecurityGroupIngress { group_id, .. } = &action {
-            let shared = match &users {
-                Err(e) => Err(format!("who else uses {group_id} could not be read: {e}")),
-                Ok(u) => guardrails::sole_user(
-                    group_id,
-                    u.get(group_id).map(Vec::as_slice).unwrap_or_default(),
-                    policy.fix_shared,
-                ),
-            };
-            if let Err(why) = shared {
-                pass.remediations
-                    .push(Remediation::skipped(&r, Some(action), why));
-                continue;
-            }
+        if let Err(why) = shared_check(&action, &users, policy) {
+            pass.remediations
+                .push(Remediation::skipped(&r, Some(action), why));
+            continue;
         }
         if policy.mode == Mode::DryRun {
             pass.remediations.push(Remediation::new(
@@ -204,22 +194,7 @@ pub async fn remediate(
         }
     }
     if !applied.is_empty() {
-        // One read after the pass verifies every fix it made.
-        let after = collect::collect_with(clients, cluster, settings).await;
-        let judged = after
-            .as_ref()
-            .map(|(s, _)| (s, rules::evaluate(s, settings)));
-        for (r, action, note) in applied {
-            let (outcome, detail) = match &judged {
-                Err(e) => (
-                    Outcome::Failed,
-                    format!("applied, but the verification read failed: {e}"),
-                ),
-                Ok((s, results)) => verify::judge(s, results, &r, &action),
-            };
-            pass.remediations
-                .push(Remediation::new(&r, outcome, Some(action), detail + &note));
-        }
+        verify_pass(clients, cluster, settings, applied, &mut pass).await;
     }
     // Report in the order of the findings, whatever stage decided each.
     let position = |m: &Remediation| {
@@ -229,6 +204,50 @@ pub async fn remediate(
     };
     pass.remediations.sort_by_key(|m| position(m));
     Ok(pass)
+}
+
+/// A group revoke acts only where this cluster alone uses the group (see [`guardrails::sole_user`]).
+fn shared_check(
+    action: &Action,
+    users: &Result<std::collections::BTreeMap<String, Vec<OtherUser>>, String>,
+    policy: &Policy,
+) -> Result<(), String> {
+    let Action::RevokeSecurityGroupIngress { group_id, .. } = action else {
+        return Ok(());
+    };
+    match users {
+        Err(e) => Err(format!("who else uses {group_id} could not be read: {e}")),
+        Ok(u) => guardrails::sole_user(
+            group_id,
+            u.get(group_id).map(Vec::as_slice).unwrap_or_default(),
+            policy.fix_shared,
+        ),
+    }
+}
+
+/// One read after the pass verifies every fix it made.
+async fn verify_pass(
+    clients: &Clients,
+    cluster: &str,
+    settings: &Settings,
+    applied: Vec<(RuleResult, Action, String)>,
+    pass: &mut Pass,
+) {
+    let after = collect::collect_with(clients, cluster, settings).await;
+    let judged = after
+        .as_ref()
+        .map(|(s, _)| (s, rules::evaluate(s, settings)));
+    for (r, action, note) in applied {
+        let (outcome, detail) = match &judged {
+            Err(e) => (
+                Outcome::Failed,
+                format!("applied, but the verification read failed: {e}"),
+            ),
+            Ok((s, results)) => verify::judge(s, results, &r, &action),
+        };
+        pass.remediations
+            .push(Remediation::new(&r, outcome, Some(action), detail + &note));
+    }
 }
 
 /// [`remediate`] as a whole invocation of its own: a fresh budget and no fix history.

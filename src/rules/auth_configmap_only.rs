@@ -1,4 +1,4 @@
-use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::ClusterSnapshot;
 use crate::settings::Settings;
 
@@ -22,6 +22,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("eks:UpdateClusterConfig"),
+        fix: Some(FixText {
+            changes: "`UpdateClusterConfig` `authenticationMode=API_AND_CONFIG_MAP` (one-way in EKS).",
+            never: "Move to API-only, touch the aws-auth ConfigMap, or create access entries.",
+        }),
     },
     check: evaluate,
 };

@@ -1,4 +1,4 @@
-use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::ClusterSnapshot;
 use crate::settings::Settings;
 use std::collections::BTreeSet;
@@ -23,6 +23,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("eks:UpdateClusterConfig"),
+        fix: Some(FixText {
+            changes: "One `UpdateClusterConfig` turning on the missing required log types.",
+            never: "Turn any log type off.",
+        }),
     },
     check: evaluate,
 };

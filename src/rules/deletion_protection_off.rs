@@ -1,4 +1,4 @@
-use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::ClusterSnapshot;
 use crate::settings::Settings;
 
@@ -16,6 +16,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("eks:UpdateClusterConfig"),
+        fix: Some(FixText {
+            changes: "`UpdateClusterConfig` `deletionProtection=true`.",
+            never: "Turn deletion protection off.",
+        }),
     },
     check: evaluate,
 };

@@ -1,4 +1,4 @@
-use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::ClusterSnapshot;
 use crate::settings::Settings;
 
@@ -20,6 +20,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("eks:UpdateClusterConfig"),
+        fix: Some(FixText {
+            changes: "One `UpdateClusterConfig` with `endpointPrivateAccess=true`.",
+            never: "Change public access or its CIDRs.",
+        }),
     },
     check: evaluate,
 };

@@ -1,4 +1,4 @@
-use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::ClusterSnapshot;
 use crate::settings::{parse_cidr, Settings};
 
@@ -20,6 +20,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("eks:UpdateClusterConfig"),
+        fix: Some(FixText {
+            changes: "One `UpdateClusterConfig`: `publicAccessCidrs` set to the allow-list (`EKS_WARDEN_ALLOWED_PUBLIC_CIDRS`), with private access turned on in the same update when it is off and `endpoint-private-disabled` is opted in too; with no allow-list and `EKS_WARDEN_ALLOW_PUBLIC_ENDPOINT_OFF=true`, public access off with private access on in the same update.",
+            never: "Narrow or turn off public access while private access stays off (nodes and operators outside the list would lose the API); turn public access off without that explicit permission; act while the cluster is not ACTIVE or another cluster update is pending.",
+        }),
     },
     check: evaluate,
 };

@@ -160,6 +160,17 @@ pub struct RuleMeta {
     pub remediable: bool,
     /// The IAM action the automatic fix calls (the remediator's role needs it); `None` without a fix.
     pub fix_permission: Option<&'static str>,
+    /// What the automatic fix changes and what it never does (docs/rules.md); `None` without a fix.
+    pub fix: Option<FixText>,
+}
+
+/// An automatic fix as the operator who opts into it must know it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FixText {
+    /// The exact change, call by call.
+    pub changes: &'static str,
+    /// What it will never do (each a guardrail, or a change left to a person), as a verb phrase.
+    pub never: &'static str,
 }
 
 /// One rule: metadata and a pure check.
@@ -466,6 +477,13 @@ mod tests {
                 m.remediable,
                 m.fix_permission.is_some(),
                 "{}: a fix names its IAM action, and only a fix does",
+                m.id
+            );
+            assert_eq!(
+                m.remediable,
+                m.fix
+                    .is_some_and(|f| !f.changes.is_empty() && !f.never.is_empty()),
+                "{}: a fix says what it changes and what it never does, and only a fix does",
                 m.id
             );
             if let Some(p) = m.fix_permission {

@@ -1,4 +1,4 @@
-use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::{Addon, ClusterSnapshot, Fact};
 use crate::settings::Settings;
 use std::collections::BTreeMap;
@@ -34,6 +34,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("eks:UpdateAddon"),
+        fix: Some(FixText {
+            changes: "`UpdateAddon` of `vpc-cni` with `enableNetworkPolicy: \"true\"` merged into its configuration (JSON stays JSON; YAML, block or flow, is written back as block YAML), conflicts preserved.",
+            never: "Drop or change any other configuration key; install an add-on; rewrite a configuration it cannot read as a mapping.",
+        }),
     },
     check: evaluate,
 };

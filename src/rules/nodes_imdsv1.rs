@@ -1,4 +1,5 @@
 use super::{
+    FixText,
     ResourceType::{Cluster, Instance, Nodegroup},
     Rule, RuleMeta, RuleResult, Severity,
 };
@@ -30,6 +31,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("ec2:ModifyInstanceMetadataOptions"),
+        fix: Some(FixText {
+            changes: "`ModifyInstanceMetadataOptions` `HttpTokens=required`, hop limit 1, on each node instance the finding lists, within the write limit.",
+            never: "Change launch templates or nodegroups (a person rolls a template version with the same options, or new nodes come back on IMDSv1); stop or replace instances.",
+        }),
     },
     check: evaluate,
 };

@@ -1,4 +1,5 @@
 use super::{
+    FixText,
     ResourceType::{Cluster, Subnet},
     Rule, RuleMeta, RuleResult, Severity,
 };
@@ -26,6 +27,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("ec2:ModifySubnetAttribute"),
+        fix: Some(FixText {
+            changes: "`ModifySubnetAttribute` `MapPublicIpOnLaunch=false` on a nodegroup subnet.",
+            never: "Change a subnet whose default route goes to an internet gateway (nodes there have no other way out: move the nodegroup to private subnets); touch running nodes, which keep their addresses until replaced.",
+        }),
     },
     check: evaluate,
 };

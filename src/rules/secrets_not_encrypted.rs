@@ -1,4 +1,4 @@
-use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::ClusterSnapshot;
 use crate::settings::Settings;
 
@@ -22,6 +22,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("eks:AssociateEncryptionConfig"),
+        fix: Some(FixText {
+            changes: "`AssociateEncryptionConfig` of `secrets` with the key in `EKS_WARDEN_SECRETS_KMS_KEY_ARN` (irreversible).",
+            never: "Act without a configured key, or pick or create a key.",
+        }),
     },
     check: evaluate,
 };

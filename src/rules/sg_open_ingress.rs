@@ -1,4 +1,5 @@
 use super::{
+    FixText,
     ResourceType::{Cluster, SecurityGroup},
     Rule, RuleMeta, RuleResult, Severity,
 };
@@ -25,6 +26,10 @@ pub const RULE: Rule = Rule {
         ],
         remediable: true,
         fix_permission: Some("ec2:RevokeSecurityGroupIngress"),
+        fix: Some(FixText {
+            changes: "`RevokeSecurityGroupIngress` of exactly the world-open rule, by its rule id; the revoked rule is reported whole so a person can restore it.",
+            never: "Touch a group that a network interface outside the cluster or another cluster also uses (`EKS_WARDEN_FIX_SHARED=true` allows shared groups, but never one a user of it is exempt from); revoke the only 443 path to a private-only endpoint; revoke a rule whose id it could not read; add or widen any rule.",
+        }),
     },
     check: evaluate,
 };

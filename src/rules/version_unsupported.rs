@@ -20,6 +20,7 @@ pub const RULE: Rule = Rule {
         ],
         remediable: false,
         fix_permission: None,
+        fix: None,
     },
     check: evaluate,
 };
