@@ -164,10 +164,16 @@ pub async fn scan(
         n.dedup();
         (n, true)
     };
+    // A VPC's route tables and the region's version support, read once for all the clusters.
+    let reads = std::sync::Arc::new(collect::shared::Shared::default());
     let outcomes: Vec<(String, Result<ClusterReport, CollectError>)> = stream::iter(names)
-        .map(|name| async move {
-            let r = evaluate_cluster(clients, &name, settings).await;
-            (name, r)
+        .map(|name| {
+            let reads = reads.clone();
+            async move {
+                let r = collect::shared::within(reads, evaluate_cluster(clients, &name, settings))
+                    .await;
+                (name, r)
+            }
         })
         .buffer_unordered(CLUSTER_CONCURRENCY)
         .collect()

@@ -485,3 +485,33 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     got.sort();
     assert_eq!(got, expected);
 }
+
+/// Guards shared reads: clusters of one run that share a VPC read its route tables once, not once per
+/// cluster (8 reads before). The version-support cache is not exercised here: the emulator does not answer
+/// DescribeClusterVersions, and only known answers are shared.
+#[tokio::test]
+async fn clusters_of_one_vpc_share_their_route_table_reads() {
+    let region = "eu-south-1";
+    let (clients, _) = common::clients(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let names: Vec<String> = (0..8).map(|i| format!("shared-{i}")).collect();
+    for n in &names {
+        plain_cluster(&clients, &net, n, vec![]).await;
+    }
+    let (counted, counter) = common::clients(region).await;
+    let report = eks_warden::scan::scan(&counted, &[], &Settings::default())
+        .await
+        .unwrap();
+    assert_eq!(report.clusters.len(), 8);
+    let ops = counter.operations();
+    let count = |op: &str| ops.iter().filter(|o| *o == op).count();
+    assert_eq!(count("DescribeRouteTables"), 1, "{ops:?}");
+    // Every cluster still judged its subnets with the shared tables.
+    for c in &report.clusters {
+        assert!(c
+            .results
+            .iter()
+            .any(|r| r.rule_id == "vpc-no-private-subnet"
+                && r.status == eks_warden::rules::Status::Pass));
+    }
+}

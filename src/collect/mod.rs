@@ -23,6 +23,7 @@
 
 mod convert;
 mod endpoint_flags;
+pub mod shared;
 
 use crate::model::*;
 use crate::rules;
@@ -605,23 +606,29 @@ async fn describe_route_tables(
     vpcs: &BTreeSet<String>,
     calls: &Counter,
 ) -> Result<Fact<Vec<aws_sdk_ec2::types::RouteTable>>, CollectError> {
-    if vpcs.is_empty() {
-        return Ok(Fact::Known(vec![]));
+    let vpcs: Vec<String> = vpcs.iter().cloned().collect();
+    // Tables another cluster of this run already read (clusters share VPCs).
+    let _guard = shared::route_read_guard().await;
+    let (mut out, missing) = shared::route_tables(&vpcs);
+    if missing.is_empty() {
+        return Ok(Fact::Known(out));
     }
     let mut pages = clients
         .ec2
         .describe_route_tables()
-        .filters(filter("vpc-id", vpcs))
+        .filters(filter("vpc-id", &missing))
         .into_paginator()
         .send();
-    let mut out = Vec::new();
+    let mut read = Vec::new();
     while let Some(page) = pages.next().await {
         calls.add();
         match page {
-            Ok(p) => out.extend(p.route_tables().iter().cloned()),
+            Ok(p) => read.extend(p.route_tables().iter().cloned()),
             Err(e) => return unreadable_or_fatal("DescribeRouteTables", e),
         }
     }
+    shared::keep_route_tables(&missing, &read);
+    out.extend(read);
     Ok(Fact::Known(out))
 }
 
@@ -894,6 +901,15 @@ async fn describe_version(
             "DescribeCluster answered without the Kubernetes version",
         ));
     };
+    let region = clients
+        .eks
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    if let Some(known) = shared::version(&region, version) {
+        return Ok(Fact::Known(known));
+    }
     let mut pages = clients
         .eks
         .describe_cluster_versions()
@@ -916,6 +932,7 @@ async fn describe_version(
             Err(e) => return unreadable_or_fatal("DescribeClusterVersions", e),
         }
     }
+    shared::keep_version(&region, version, &found);
     Ok(Fact::Known(found))
 }
 

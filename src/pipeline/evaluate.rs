@@ -37,15 +37,23 @@ pub fn evaluate<'a>(
     wanted: &'a BTreeMap<Target, Named>,
     cutoff: Option<Instant>,
 ) -> impl futures::Stream<Item = (Target, Evaluated)> + 'a {
+    // A VPC's route tables and the region's version support, read once for all the run's clusters.
+    let reads = std::sync::Arc::new(crate::collect::shared::Shared::default());
     stream::iter(wanted.iter())
-        .map(move |(key, named)| async move {
-            let work = evaluate_cluster(&named.scope.clients, &key.2, settings);
-            let out = match before(cutoff, work).await {
-                Some(Ok(r)) => Evaluated::Report(r),
-                Some(Err(e)) => Evaluated::Error(e),
-                None => Evaluated::Late,
-            };
-            (key.clone(), out)
+        .map(move |(key, named)| {
+            let reads = reads.clone();
+            async move {
+                let work = crate::collect::shared::within(
+                    reads,
+                    evaluate_cluster(&named.scope.clients, &key.2, settings),
+                );
+                let out = match before(cutoff, work).await {
+                    Some(Ok(r)) => Evaluated::Report(r),
+                    Some(Err(e)) => Evaluated::Error(e),
+                    None => Evaluated::Late,
+                };
+                (key.clone(), out)
+            }
         })
         .buffer_unordered(CLUSTER_CONCURRENCY)
 }

@@ -248,47 +248,63 @@ pub async fn route(
             }
             Ok(Ok((scope, resolved))) => {
                 for (item, n) in its {
-                    let leads = match n {
-                        Names::Leads(l) => Ok(l.clone()),
-                        Names::Resources(rs) => merge(rs, &resolved),
-                    };
-                    match leads {
-                        Err(error) => {
-                            routed.failed.extend(item.message_id.clone());
-                            run.fail(format!("route {}", item.trigger.id()), error);
-                        }
-                        Ok(l) if l.is_empty() => {
-                            let (kinds, ids): (Vec<_>, Vec<_>) = match n {
-                                Names::Resources(rs) => rs.iter().cloned().unzip(),
-                                Names::Leads(_) => (vec![], vec![]),
-                            };
-                            let kind = kinds.first().map(|k| kind_name(*k)).unwrap_or("resource");
-                            run.ignore(
-                                item.trigger.id(),
-                                format!(
-                                    "{kind} {} belongs to no EKS cluster in this region (or no longer exists)",
-                                    ids.join(", ")
-                                ),
-                                item.message_id.clone(),
-                            );
-                        }
-                        Ok(l) => {
-                            info!(trigger = %item.trigger.id(), clusters = ?l.keys(), "routed");
-                            run.triggers.push(TriggerLine {
-                                kind: item.trigger.kind(),
-                                id: item.trigger.id(),
-                                message_id: item.message_id.clone(),
-                                clusters: l.keys().cloned().collect(),
-                                evidence: l
-                                    .iter()
-                                    .map(|(c, e)| (c.clone(), e.iter().cloned().collect()))
-                                    .collect(),
-                            });
-                            routed.want(ctx, &scope, (&account, &region), item, &l);
-                        }
-                    }
+                    let at = (account.as_str(), region.as_str());
+                    settle(ctx, &scope, at, item, n, &resolved, run, routed);
                 }
             }
+        }
+    }
+}
+
+/// One trigger's outcome: its clusters (with evidence) into the plan, or ignored, or failed for retry.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    ctx: &Context,
+    scope: &Arc<Scope>,
+    at: (&str, &str),
+    item: &Parsed,
+    n: &Names,
+    resolved: &Resolved,
+    run: &mut RunSummary,
+    routed: &mut Routed,
+) {
+    let leads = match n {
+        Names::Leads(l) => Ok(l.clone()),
+        Names::Resources(rs) => merge(rs, resolved),
+    };
+    match leads {
+        Err(error) => {
+            routed.failed.extend(item.message_id.clone());
+            run.fail(format!("route {}", item.trigger.id()), error);
+        }
+        Ok(l) if l.is_empty() => {
+            let (kinds, ids): (Vec<_>, Vec<_>) = match n {
+                Names::Resources(rs) => rs.iter().cloned().unzip(),
+                Names::Leads(_) => (vec![], vec![]),
+            };
+            let kind = kinds.first().map(|k| kind_name(*k)).unwrap_or("resource");
+            run.ignore(
+                item.trigger.id(),
+                format!(
+                    "{kind} {} belongs to no EKS cluster in this region (or no longer exists)",
+                    ids.join(", ")
+                ),
+                item.message_id.clone(),
+            );
+        }
+        Ok(l) => {
+            info!(trigger = %item.trigger.id(), clusters = ?l.keys(), "routed");
+            run.triggers.push(TriggerLine {
+                kind: item.trigger.kind(),
+                id: item.trigger.id(),
+                message_id: item.message_id.clone(),
+                clusters: l.keys().cloned().collect(),
+                evidence: l
+                    .iter()
+                    .map(|(c, e)| (c.clone(), e.iter().cloned().collect()))
+                    .collect(),
+            });
+            routed.want(ctx, scope, at, item, &l);
         }
     }
 }
