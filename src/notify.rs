@@ -2,6 +2,7 @@
 
 use crate::event::Trigger;
 use crate::rules::{RuleResult, Severity, Status};
+use crate::sanitize;
 use crate::scan::ClusterReport;
 use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::{json, Value};
@@ -84,16 +85,21 @@ fn build(
     let highest = fails.iter().map(|r| r.severity).max()?;
     let rule_ids: BTreeSet<&str> = all_fails.iter().map(|r| r.rule_id.as_str()).collect();
     let n = all_fails.len();
-    let mut subject = format!(
+    let subject = format!(
         "[{highest}] eks-warden: {n} violation{} on {} ({}/{})",
         if n == 1 { "" } else { "s" },
         report.cluster,
         report.account,
         report.region
     );
-    if subject.chars().count() > 100 {
-        subject = subject.chars().take(99).collect::<String>() + "…";
-    }
+    let subject = sanitize::subject(&subject);
+    let unknown: Vec<&RuleResult> = report
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Unknown)
+        .collect();
+    // The size guard halves these with the findings: a storm of fixes or unknowns must not cut the message.
+    let keep = fails.len().max(1);
     let machine = json!({
         "notification": "full",
         "cluster": report.cluster,
@@ -105,14 +111,16 @@ fn build(
         "triggers_total": triggers.len() + more_triggers,
         "findings": fails,
         "findings_total": n,
-        "unknown": report.results.iter().filter(|r| r.status == Status::Unknown).collect::<Vec<_>>(),
-        "remediations": report.remediations,
+        "unknown": &unknown[..unknown.len().min(keep)],
+        "unknown_total": unknown.len(),
+        "remediations": &report.remediations[..report.remediations.len().min(keep)],
+        "remediations_total": report.remediations.len(),
     });
     let body = json!({
         "default": machine.to_string(),
         "sqs": machine.to_string(),
         "lambda": machine.to_string(),
-        "email": email(report, fails, triggers, more_triggers),
+        "email": email(report, fails, triggers, more_triggers, keep),
         "https": chatbot(report, fails, triggers, more_triggers, highest, &subject).to_string(),
     });
     let s = |v: &str| {
@@ -172,6 +180,7 @@ fn email(
     fails: &[&RuleResult],
     triggers: &[Trigger],
     more: usize,
+    keep: usize,
 ) -> String {
     let mut out = format!(
         "eks-warden found {} violation(s) on EKS cluster {} in account {}, region {}.\n\nTriggered by:\n",
@@ -181,7 +190,7 @@ fn email(
         report.region
     );
     for w in who(triggers, more) {
-        out += &format!("  - {w}\n");
+        out += &format!("  - {}\n", sanitize::plain(&w));
     }
     out += "\nViolations:\n";
     let mut sorted = fails.to_vec();
@@ -192,8 +201,8 @@ fn email(
             r.severity,
             r.rule_id,
             r.resource_type.as_str(),
-            r.resource_id,
-            r.message
+            sanitize::plain(&r.resource_id),
+            sanitize::plain(&r.message)
         );
         if let Some(rule) = crate::rules::find(&r.rule_id) {
             out += &format!("      What to do: {}\n", rule.meta.resolution);
@@ -201,10 +210,13 @@ fn email(
     }
     if !report.remediations.is_empty() {
         out += "\nAutomatic remediation:\n";
-        for m in &report.remediations {
+        for m in report.remediations.iter().take(keep) {
             out += &format!(
                 "  - {:?} {} on {}: {}\n",
-                m.outcome, m.rule_id, m.resource_id, m.detail
+                m.outcome,
+                m.rule_id,
+                sanitize::plain(&m.resource_id),
+                sanitize::plain(&m.detail)
             );
             if let Some(crate::remediate::Action::RevokeSecurityGroupIngress {
                 group_id,
@@ -222,8 +234,50 @@ fn email(
                 }
             }
         }
+        if report.remediations.len() > keep {
+            out += &format!("  …and {} more\n", report.remediations.len() - keep);
+        }
     }
     out
+}
+
+/// Next steps for a chat message: one per rule, worst first (the channel shows the first few), each with
+/// the rule's documentation link; at most five.
+pub(crate) fn next_steps<'a>(items: impl Iterator<Item = (Severity, &'a str)>) -> Vec<String> {
+    let mut worst: Vec<(Severity, &str)> = vec![];
+    for (sev, id) in items {
+        match worst.iter_mut().find(|(_, r)| *r == id) {
+            Some(w) => w.0 = w.0.max(sev),
+            None => worst.push((sev, id)),
+        }
+    }
+    worst.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let mut next: Vec<String> = worst
+        .into_iter()
+        .take(5)
+        .filter_map(|(sev, id)| {
+            let rule = crate::rules::find(id)?;
+            let docs = crate::formats::docs_url(id)
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default();
+            Some(format!("[{sev}] {id}: {}{docs}", rule.meta.resolution))
+        })
+        .collect();
+    if next.is_empty() {
+        next.push("Review the findings in the eks-warden message".into());
+    }
+    next
+}
+
+/// The chat notification's id: unique per message, naming the cluster it is about.
+pub(crate) fn chat_id(report: &ClusterReport, kind: &str) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!(
+        "eks-warden/{}/{}/{}/{kind}/{ms}",
+        report.account, report.region, report.cluster
+    )
 }
 
 /// Amazon Q Developer in chat applications (AWS Chatbot) custom notification.
@@ -241,33 +295,29 @@ fn chatbot(
         .map(|r| {
             format!(
                 "• *{}* `{}` on `{}`: {}",
-                r.severity, r.rule_id, r.resource_id, r.message
+                r.severity,
+                r.rule_id,
+                sanitize::slack(&r.resource_id),
+                sanitize::slack(&r.message)
             )
         })
         .collect();
     if fails.len() > 10 {
         lines.push(format!("…and {} more", fails.len() - 10));
     }
-    let mut next: Vec<String> = fails
+    let next = next_steps(fails.iter().map(|r| (r.severity, r.rule_id.as_str())));
+    let who: Vec<String> = who(triggers, more)
         .iter()
-        .filter_map(|r| {
-            crate::rules::find(&r.rule_id)
-                .map(|rule| format!("{}: {}", r.rule_id, rule.meta.resolution))
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .take(5)
+        .map(|w| sanitize::slack(w))
         .collect();
-    if next.is_empty() {
-        next.push("Review the findings in the eks-warden message".into());
-    }
     json!({
         "version": "1.0",
         "source": "custom",
+        "id": chat_id(report, "violations"),
         "content": {
             "textType": "client-markdown",
-            "title": title,
-            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who(triggers, more).join("; ")),
+            "title": sanitize::slack(title),
+            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who.join("; ")),
             "nextSteps": next,
             "keywords": [highest.as_str(), report.cluster.as_str(), report.account.as_str(), report.region.as_str()],
         },
@@ -275,7 +325,7 @@ fn chatbot(
             "threadId": format!("eks-warden/{}/{}/{}", report.account, report.region, report.cluster),
             "summary": title,
             "eventType": "eks-warden-violations",
-            "relatedResources": fails.iter().map(|r| r.resource_id.clone()).collect::<BTreeSet<_>>(),
+            "relatedResources": fails.iter().map(|r| crate::formats::resource_arn(report, r)).collect::<BTreeSet<_>>(),
             "additionalContext": {"cluster": report.cluster, "account": report.account, "region": report.region},
         },
     })
@@ -399,10 +449,116 @@ mod tests {
     }
 
     #[test]
-    fn long_subjects_are_cut_to_100_characters() {
-        let m = message(&report(1, &"c".repeat(100)), &[trigger()]).unwrap();
-        assert_eq!(m.subject.chars().count(), 100);
-        assert!(m.subject.ends_with('…'));
+    fn long_subjects_are_printable_ascii_under_100_characters() {
+        let m = message(&report(1, &"c".repeat(300)), &[trigger()]).unwrap();
+        assert!(m.subject.len() <= 99, "{}", m.subject);
+        assert!(m.subject.chars().all(|c| (' '..='~').contains(&c)));
+        assert!(m.subject.ends_with("..."));
+    }
+
+    fn hostile_trigger() -> Trigger {
+        let Trigger::CloudTrail(mut e) = trigger() else {
+            unreachable!()
+        };
+        e.actor_arn = Some("arn:aws:iam::111122223333:user/<!channel>".into());
+        e.source_ip = Some("198.51.100.7\nViolations: none, all clear".into());
+        Trigger::CloudTrail(e)
+    }
+
+    /// Guards: outside strings can neither mention a channel or forge a link in Slack, nor forge lines in
+    /// the e-mail text.
+    #[test]
+    fn outside_strings_cannot_mention_link_or_forge_lines() {
+        let mut r = report(1, "prod");
+        r.results[0].message = "group <https://evil.example|Click to acknowledge> @here".into();
+        r.results[0].finding_id = "ewf-1".into();
+        let fixed = BTreeSet::new();
+        let d = crate::state::diff::diff(
+            &Default::default(),
+            crate::state::diff::Seen::Evaluated {
+                results: &r.results,
+                enabled: &|_| true,
+                fixed: &fixed,
+            },
+            "2026-12-02T00:00:00Z",
+        );
+        assert_eq!(d.new.len(), 1);
+        let change = change::message(&r, &[hostile_trigger()], &d, change::Kind::Change, &[]);
+        let full = message(&r, &[hostile_trigger()]).unwrap();
+        for m in [full.body, change.body] {
+            let body: Value = serde_json::from_str(&m).unwrap();
+            let chat = body["https"].as_str().unwrap();
+            let chat: Value = serde_json::from_str(chat).unwrap();
+            let text = chat["content"]["description"].as_str().unwrap();
+            assert!(!text.contains("<!channel>"), "{text}");
+            assert!(!text.contains("<https://"), "{text}");
+            assert!(!text.contains("@here"), "{text}");
+            assert!(text.contains("&lt;!channel&gt;"), "{text}");
+            let email = body["email"].as_str().unwrap();
+            assert!(
+                !email.lines().any(|l| l.starts_with("Violations: none")),
+                "{email}"
+            );
+            assert!(email.contains("198.51.100.7\\nViolations"), "{email}");
+            assert!(chat["id"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("eks-warden/")));
+        }
+    }
+
+    /// Guards: the first next step is the worst finding's, whatever the rule ids' alphabetical order.
+    #[test]
+    fn next_steps_lead_with_the_worst_and_link_the_docs() {
+        let steps = next_steps(
+            [
+                (Severity::Low, "deletion-protection-off"),
+                (Severity::Medium, "auth-configmap-only"),
+                (Severity::Critical, "sg-open-ingress"),
+                (Severity::High, "sg-open-ingress"),
+            ]
+            .into_iter(),
+        );
+        assert!(
+            steps[0].starts_with("[CRITICAL] sg-open-ingress"),
+            "{steps:?}"
+        );
+        assert!(steps[1].starts_with("[MEDIUM] auth-configmap-only"));
+        assert_eq!(steps.len(), 3);
+        assert!(
+            steps[0].contains("(https://docs.aws.amazon.com/"),
+            "{steps:?}"
+        );
+    }
+
+    /// Guards: a pass of 300 fixes (and as many unknowns) still fits one SNS message.
+    #[test]
+    fn three_hundred_fixes_fit_one_message() {
+        use crate::remediate::{Outcome, Remediation};
+        let mut r = report(300, "prod");
+        r.remediations = (0..300)
+            .map(|i| Remediation {
+                rule_id: "sg-open-ingress".into(),
+                resource_id: format!("sg-{i:017}"),
+                outcome: Outcome::Remediated,
+                action: None,
+                permission: Some("ec2:RevokeSecurityGroupIngress"),
+                detail: format!("revoked {} ", "x".repeat(900)),
+            })
+            .collect();
+        for i in 0..300 {
+            r.results.push(RuleResult {
+                status: Status::Unknown,
+                message: format!("could not be read: {}", "y".repeat(900)),
+                resource_id: format!("sg-u{i}"),
+                ..r.results[0].clone()
+            });
+        }
+        let m = message(&r, &[trigger()]).unwrap();
+        assert!(m.body.len() <= MAX_BODY, "{}", m.body.len());
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        let machine: Value = serde_json::from_str(body["default"].as_str().unwrap()).unwrap();
+        assert_eq!(machine["remediations_total"], 300);
+        assert_eq!(machine["unknown_total"], 300);
     }
 }
 

@@ -13,9 +13,14 @@ use crate::scan::ClusterReport;
 /// The ARN of the resource a result judged (the nodegroup's without its generated suffix, which the
 /// snapshot does not keep; an access entry is named by its principal's ARN).
 pub fn resource_arn(c: &ClusterReport, r: &RuleResult) -> String {
+    arn_of(c, r.resource_type, &r.resource_id)
+}
+
+/// The ARN of a resource of the cluster's account and region, by type and id.
+pub fn arn_of(c: &ClusterReport, t: ResourceType, id: &str) -> String {
     let p = partition(&c.region);
-    let (region, account, id) = (&c.region, &c.account, &r.resource_id);
-    match r.resource_type {
+    let (region, account) = (&c.region, &c.account);
+    match t {
         ResourceType::Cluster => c.cluster_arn.clone(),
         ResourceType::SecurityGroup => {
             format!("arn:{p}:ec2:{region}:{account}:security-group/{id}")
@@ -28,7 +33,7 @@ pub fn resource_arn(c: &ClusterReport, r: &RuleResult) -> String {
                 c.cluster
             )
         }
-        ResourceType::AccessEntry if id.starts_with("arn:") => id.clone(),
+        ResourceType::AccessEntry if id.starts_with("arn:") => id.to_string(),
         ResourceType::AccessEntry => format!("{}/access-entry/{id}", c.cluster_arn),
     }
 }

@@ -1,9 +1,10 @@
 //! Change and reminder messages (with a state table): what changed on a cluster leads, the full list of
 //! open violations follows, and the fixes applied since the last message are shown.
 
-use super::{event_name, trigger_json, who, MAX_BODY, MAX_TRIGGERS};
+use super::{chat_id, event_name, next_steps, trigger_json, who, MAX_BODY, MAX_TRIGGERS};
 use crate::event::Trigger;
 use crate::rules::{RuleResult, Severity, Status};
+use crate::sanitize;
 use crate::scan::ClusterReport;
 use crate::state::diff::{Change, Diff};
 use crate::state::store::{AuditEntry, StoredMessage};
@@ -99,13 +100,10 @@ fn build(
             if open.len() == 1 { "" } else { "s" }
         ),
     };
-    let mut subject = format!(
+    let subject = sanitize::subject(&format!(
         "[{highest}] eks-warden: {what} on {} ({}/{})",
         report.cluster, report.account, report.region
-    );
-    if subject.chars().count() > 100 {
-        subject = subject.chars().take(99).collect::<String>() + "…";
-    }
+    ));
     let cut = |c: &[Change]| c.iter().take(keep).cloned().collect::<Vec<_>>();
     let audit_json: Vec<&Value> = audit.iter().map(|a| &a.entry).collect();
     let unknown: Vec<&RuleResult> = report
@@ -129,9 +127,13 @@ fn build(
         "changes_total": {"new": d.new.len(), "resolved": d.resolved.len(), "exempted": d.exempted.len()},
         "findings": &open[..open.len().min(keep)],
         "findings_total": open.len(),
-        "unknown": unknown,
-        "remediations": report.remediations,
-        "audit": audit_json,
+        // The size guard halves these with the changes: a storm of fixes or unknowns must not cut the message.
+        "unknown": &unknown[..unknown.len().min(keep)],
+        "unknown_total": unknown.len(),
+        "remediations": &report.remediations[..report.remediations.len().min(keep)],
+        "remediations_total": report.remediations.len(),
+        "audit": &audit_json[..audit_json.len().min(keep)],
+        "audit_total": audit_json.len(),
     });
     let text = email(report, triggers, more, d, kind, audit, open, &unknown, keep);
     let chat = chatbot(report, triggers, more, d, kind, open, highest, &subject);
@@ -188,8 +190,8 @@ fn change_lines(out: &mut String, title: &str, changes: &[Change], keep: usize, 
             c.severity,
             c.rule_id,
             c.resource_type.as_str(),
-            c.resource_id,
-            c.message
+            sanitize::plain(&c.resource_id),
+            sanitize::plain(&c.message)
         );
         if advice {
             if let Some(rule) = crate::rules::find(&c.rule_id) {
@@ -236,26 +238,34 @@ fn email(
     change_lines(&mut out, "Exempted", &d.exempted, keep, false);
     out += "Triggered by:\n";
     for w in who(triggers, more) {
-        out += &format!("  - {w}\n");
+        out += &format!("  - {}\n", sanitize::plain(&w));
     }
     if !audit.is_empty() {
         out += "\nFixes applied since the last message (remediation audit):\n";
-        for a in audit {
+        for a in audit.iter().take(keep) {
             let e = &a.entry;
             out += &format!(
                 "  - {} {} on {}: {} {}\n",
-                a.at,
+                sanitize::plain(&a.at),
                 e["rule_id"].as_str().unwrap_or("?"),
-                e["resource_id"].as_str().unwrap_or("?"),
-                e["detail"].as_str().unwrap_or(""),
-                e.get("action").map(Value::to_string).unwrap_or_default()
+                sanitize::plain(e["resource_id"].as_str().unwrap_or("?")),
+                sanitize::plain(e["detail"].as_str().unwrap_or("")),
+                sanitize::plain(&e.get("action").map(Value::to_string).unwrap_or_default())
             );
+        }
+        if audit.len() > keep {
+            out += &format!("  …and {} more\n", audit.len() - keep);
         }
     }
     if !unknown.is_empty() {
         out += "\nCould not be read (UNKNOWN; the last known state of these stands):\n";
         for r in unknown.iter().take(keep) {
-            out += &format!("  - {} on {}: {}\n", r.rule_id, r.resource_id, r.message);
+            out += &format!(
+                "  - {} on {}: {}\n",
+                r.rule_id,
+                sanitize::plain(&r.resource_id),
+                sanitize::plain(&r.message)
+            );
         }
     }
     out += &format!("\nOpen violations now ({}):\n", open.len());
@@ -265,8 +275,8 @@ fn email(
             r.severity,
             r.rule_id,
             r.resource_type.as_str(),
-            r.resource_id,
-            r.message
+            sanitize::plain(&r.resource_id),
+            sanitize::plain(&r.message)
         );
     }
     out
@@ -292,7 +302,10 @@ fn chatbot(
         for c in changes.iter().take(10) {
             lines.push(format!(
                 "• *{label}* *{}* `{}` on `{}`: {}",
-                c.severity, c.rule_id, c.resource_id, c.message
+                c.severity,
+                c.rule_id,
+                sanitize::slack(&c.resource_id),
+                sanitize::slack(&c.message)
             ));
         }
         if changes.len() > 10 {
@@ -303,32 +316,31 @@ fn chatbot(
         for r in open.iter().take(10) {
             lines.push(format!(
                 "• *{}* `{}` on `{}`: {}",
-                r.severity, r.rule_id, r.resource_id, r.message
+                r.severity,
+                r.rule_id,
+                sanitize::slack(&r.resource_id),
+                sanitize::slack(&r.message)
             ));
         }
     }
     lines.push(format!("_Open violations now_: {}", open.len()));
-    let mut next: Vec<String> = d
-        .new
+    // Steps for what is new (or, in a reminder, still open), worst first.
+    let next = match kind {
+        Kind::Change => next_steps(d.new.iter().map(|c| (c.severity, c.rule_id.as_str()))),
+        Kind::Reminder => next_steps(open.iter().map(|r| (r.severity, r.rule_id.as_str()))),
+    };
+    let who: Vec<String> = who(triggers, more)
         .iter()
-        .filter_map(|c| {
-            crate::rules::find(&c.rule_id)
-                .map(|rule| format!("{}: {}", c.rule_id, rule.meta.resolution))
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .take(5)
+        .map(|w| sanitize::slack(w))
         .collect();
-    if next.is_empty() {
-        next.push("Review the eks-warden message".into());
-    }
     json!({
         "version": "1.0",
         "source": "custom",
+        "id": chat_id(report, kind.as_str()),
         "content": {
             "textType": "client-markdown",
-            "title": title,
-            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who(triggers, more).join("; ")),
+            "title": sanitize::slack(title),
+            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who.join("; ")),
             "nextSteps": next,
             "keywords": [highest.as_str(), kind.as_str(), report.cluster.as_str(), report.account.as_str(), report.region.as_str()],
         },
@@ -336,7 +348,7 @@ fn chatbot(
             "threadId": format!("eks-warden/{}/{}/{}", report.account, report.region, report.cluster),
             "summary": title,
             "eventType": format!("eks-warden-{}", kind.as_str()),
-            "relatedResources": d.new.iter().chain(&d.resolved).chain(&d.exempted).map(|c| c.resource_id.clone()).collect::<BTreeSet<_>>(),
+            "relatedResources": d.new.iter().chain(&d.resolved).chain(&d.exempted).map(|c| crate::formats::arn_of(report, c.resource_type, &c.resource_id)).collect::<BTreeSet<_>>(),
             "additionalContext": {"cluster": report.cluster, "account": report.account, "region": report.region},
         },
     })
