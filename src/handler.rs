@@ -407,6 +407,7 @@ pub async fn lambda_response_until(
         let margin = ctx.deadline_margin.min(left.mul_f64(0.8));
         tokio::time::Instant::now() + left.saturating_sub(margin)
     });
+    let started = std::time::Instant::now();
     // Boxed: the pipeline's future is deep, and the runtime's own future must stay small.
     let run = match Box::pin(handle_until(ctx, payload, cutoff)).await {
         Ok(run) => run,
@@ -415,6 +416,10 @@ pub async fn lambda_response_until(
             return Ok(serde_json::json!({"ignored": [{"reason": e.to_string()}]}));
         }
     };
+    // Metrics go to the Lambda's log only (embedded metric format); `eks-warden handle` prints none.
+    if let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        crate::metrics::from_run(&run, started.elapsed(), &function).flush();
+    }
     if payload.get("Records").is_some() {
         return Ok(serde_json::json!({"batchItemFailures": run.batch_item_failures}));
     }

@@ -97,9 +97,74 @@ impl Emf {
     }
 }
 
+/// One invocation's metrics from its run summary: what was processed, what was found, what was done.
+/// Dimension: the function's name only, so the metric count stays fixed whatever the fleet.
+pub fn from_run(
+    run: &crate::pipeline::RunSummary,
+    elapsed: std::time::Duration,
+    function: &str,
+) -> Emf {
+    let mut m = Emf::new(&[("Function", function)]);
+    let cloudtrail = run
+        .triggers
+        .iter()
+        .filter(|t| t.kind == "cloudtrail")
+        .count();
+    // A sweep that fanned out or evaluated in-line, and failed nowhere, has completed its part.
+    let swept = run.triggers.iter().any(|t| t.kind == "schedule") || !run.fanned_out.is_empty();
+    m.count("EventsProcessed", cloudtrail)
+        .count(
+            "SweepsCompleted",
+            usize::from(swept && run.failures.is_empty()),
+        )
+        .count("Evaluations", run.evaluated.len())
+        .count("RecordsIgnored", run.ignored.len())
+        .count("RecordsFailed", run.batch_item_failures.len())
+        .count("ScopesUnreachable", run.unreachable.len())
+        .add(
+            "Duration",
+            Unit::Milliseconds,
+            elapsed.as_secs_f64() * 1000.0,
+        );
+    let calls: u32 = run.clusters.iter().map(|c| c.aws_calls).sum();
+    m.count("AwsCalls", calls as usize);
+    for sev in ["CRITICAL", "HIGH", "MEDIUM", "LOW"] {
+        let n = run
+            .clusters
+            .iter()
+            .flat_map(|c| c.failures())
+            .filter(|r| r.severity.as_str() == sev)
+            .count();
+        m.count(&format!("Violations.{sev}"), n);
+    }
+    for c in &run.clusters {
+        for r in &c.remediations {
+            let outcome = format!("{:?}", r.outcome).to_lowercase();
+            m.count(&format!("Remediations.{outcome}"), 1);
+        }
+    }
+    for p in &run.published {
+        m.count(&format!("Notifications.{}", p.notification), 1);
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_counts_what_it_processed_found_and_did() {
+        let mut run = crate::pipeline::RunSummary::default();
+        run.evaluated = vec!["prod".into()];
+        let m = from_run(&run, std::time::Duration::from_millis(1500), "eks-warden");
+        let d = m.document(0);
+        assert_eq!(d["Evaluations"], 1.0);
+        assert_eq!(d["Duration"], 1500.0);
+        assert_eq!(d["SweepsCompleted"], 0.0);
+        assert_eq!(d["Violations.HIGH"], 0.0);
+        assert_eq!(d["Function"], "eks-warden");
+    }
 
     #[test]
     fn a_valid_emf_document() {
