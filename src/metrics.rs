@@ -155,8 +155,10 @@ mod tests {
 
     #[test]
     fn a_run_counts_what_it_processed_found_and_did() {
-        let mut run = crate::pipeline::RunSummary::default();
-        run.evaluated = vec!["prod".into()];
+        let run = crate::pipeline::RunSummary {
+            evaluated: vec!["prod".into()],
+            ..Default::default()
+        };
         let m = from_run(&run, std::time::Duration::from_millis(1500), "eks-warden");
         let d = m.document(0);
         assert_eq!(d["Evaluations"], 1.0);
