@@ -300,6 +300,41 @@ pub(crate) fn group_label(rt: ResourceType, id: &str) -> String {
     format!("{} {id}", rt.as_str())
 }
 
+/// One FAIL for the failing node instances of one nodegroup (or subnet): `shown` describes up to three of
+/// them, the rest are counted; every instance id is evidence, so a new node changes no finding's identity.
+pub(crate) fn instance_group_fail(
+    meta: &RuleMeta,
+    (rt, id): (ResourceType, &str),
+    instance_ids: &[&str],
+    shown: &[String],
+    what: &str,
+) -> RuleResult {
+    let more = instance_ids.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!("; {more} more")
+    } else {
+        String::new()
+    };
+    let mut r = RuleResult::fail(
+        meta,
+        rt,
+        id,
+        format!(
+            "{}: {} {what} ({}{more})",
+            group_label(rt, id),
+            instance_ids.len(),
+            shown.join("; ")
+        ),
+    )
+    .keyed("instances")
+    .with("instances", instance_ids.join(","))
+    .with("count", instance_ids.len().to_string());
+    if rt == ResourceType::Nodegroup {
+        r = r.with("nodegroup", id);
+    }
+    r
+}
+
 /// Runs every enabled rule over a snapshot and applies exemptions.
 pub fn evaluate(snapshot: &ClusterSnapshot, settings: &Settings) -> Vec<RuleResult> {
     let cluster_exempt = exemptions(&snapshot.cluster.tags);

@@ -199,30 +199,13 @@ fn judge_group(
         .take(3)
         .map(|(i, p)| format!("{} {}", i.id, p.join(" and ")))
         .collect();
-    let more = members.len().saturating_sub(details.len());
-    let more = if more > 0 {
-        format!("; {more} more")
-    } else {
-        String::new()
-    };
-    let mut r = RuleResult::fail(
+    super::instance_group_fail(
         &RULE.meta,
-        rt,
-        id,
-        format!(
-            "{}: {} instance(s) allow IMDSv1 or let pods reach the metadata service ({}{more})",
-            super::group_label(rt, id),
-            members.len(),
-            details.join("; ")
-        ),
+        (rt, id),
+        &ids,
+        &details,
+        "instance(s) allow IMDSv1 or let pods reach the metadata service",
     )
-    .keyed("instances")
-    .with("instances", ids.join(","))
-    .with("count", members.len().to_string());
-    if rt == super::ResourceType::Nodegroup {
-        r = r.with("nodegroup", id);
-    }
-    r
 }
 
 #[cfg(test)]

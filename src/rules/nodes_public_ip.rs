@@ -112,30 +112,13 @@ fn judge_nodes(
         .take(3)
         .map(|(i, ip)| format!("{} {ip}", i.id))
         .collect();
-    let more = members.len().saturating_sub(shown.len());
-    let more = if more > 0 {
-        format!("; {more} more")
-    } else {
-        String::new()
-    };
-    let mut r = RuleResult::fail(
+    super::instance_group_fail(
         &RULE.meta,
-        rt,
-        id,
-        format!(
-            "{}: {} node instance(s) have public IPv4 addresses ({}{more})",
-            super::group_label(rt, id),
-            members.len(),
-            shown.join("; ")
-        ),
+        (rt, id),
+        &ids,
+        &shown,
+        "node instance(s) have public IPv4 addresses",
     )
-    .keyed("instances")
-    .with("instances", ids.join(","))
-    .with("count", members.len().to_string());
-    if rt == super::ResourceType::Nodegroup {
-        r = r.with("nodegroup", id);
-    }
-    r
 }
 
 fn judge_subnet(s: &ClusterSnapshot, id: &str, nodegroups: &str) -> RuleResult {
