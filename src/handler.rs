@@ -21,6 +21,8 @@ pub use crate::pipeline::{
 pub struct Scope {
     pub clients: Clients,
     pub index: RegionIndex,
+    /// Security Hub with this scope's credentials (findings are imported into their own account).
+    pub hub: Option<aws_sdk_securityhub::Client>,
 }
 
 impl Scope {
@@ -28,6 +30,14 @@ impl Scope {
         Scope {
             clients,
             index: RegionIndex::default(),
+            hub: None,
+        }
+    }
+
+    fn with_hub(clients: Clients, config: &aws_config::SdkConfig) -> Self {
+        Scope {
+            hub: Some(aws_sdk_securityhub::Client::new(config)),
+            ..Scope::new(clients)
         }
     }
 }
@@ -68,6 +78,8 @@ pub struct Context {
     pub deadline_margin: Duration,
     /// The finding-state table (`EKS_WARDEN_STATE_TABLE`): notify on change, exactly once.
     pub state: Option<crate::state::Lifecycle>,
+    /// Import every evaluation's verdicts into Security Hub (`EKS_WARDEN_SECURITY_HUB=true`).
+    pub security_hub: bool,
     base: Option<aws_config::SdkConfig>,
     scopes: Mutex<HashMap<(String, String), Arc<Scope>>>,
 }
@@ -136,7 +148,7 @@ impl Context {
     /// The function's own clients, with nothing cross-account and no re-check queue.
     pub fn new(config: &aws_config::SdkConfig, home: Clients, settings: Settings) -> Self {
         Context {
-            home: Arc::new(Scope::new(home)),
+            home: Arc::new(Scope::with_hub(home, config)),
             home_region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             sns: aws_sdk_sns::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
@@ -152,6 +164,7 @@ impl Context {
             regions: vec![],
             deadline_margin: Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECS),
             state: None,
+            security_hub: false,
             base: Some(config.clone()),
             scopes: Mutex::new(HashMap::new()),
         }
@@ -210,6 +223,17 @@ impl Context {
                 ctx.regions.push(r.to_string());
             }
         }
+        ctx.security_hub = match env(crate::securityhub::ENV_SECURITY_HUB).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ContextError::Invalid {
+                    var: crate::securityhub::ENV_SECURITY_HUB,
+                    value: other.to_string(),
+                    expected: "true or false".into(),
+                })
+            }
+        };
         ctx.deadline_margin = Duration::from_secs(number(
             ENV_DEADLINE_MARGIN,
             DEFAULT_DEADLINE_MARGIN_SECS,
@@ -353,7 +377,8 @@ impl Context {
                 aws_credential_types::provider::SharedCredentialsProvider::new(provider),
             );
         }
-        let scope = Arc::new(Scope::new(Clients::new(&conf.build())));
+        let conf = conf.build();
+        let scope = Arc::new(Scope::with_hub(Clients::new(&conf), &conf));
         self.scopes
             .lock()
             .map_err(|_| "scope cache poisoned")?

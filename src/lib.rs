@@ -22,6 +22,7 @@ pub mod route;
 pub mod rules;
 pub mod sanitize;
 pub mod scan;
+pub mod securityhub;
 pub mod settings;
 pub mod state;
 pub mod timeouts;

@@ -345,7 +345,7 @@ fn role_policies(t: &Yaml, role: &str) -> BTreeMap<String, BTreeSet<String>> {
 fn the_member_role_grants_what_the_central_role_grants() {
     let central = role_policies(&template(CENTRAL), "FunctionRole");
     let member = role_policies(&template(MEMBER), "MemberRole");
-    for name in ["read-clusters", "remediate", "secrets-key"] {
+    for name in ["read-clusters", "remediate", "secrets-key", "security-hub"] {
         assert_eq!(
             central.get(name),
             member.get(name),

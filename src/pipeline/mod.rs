@@ -201,6 +201,9 @@ async fn finish(
     } else {
         publish(ctx, &report, &named.triggers, run).await
     };
+    if result.is_ok() && ctx.security_hub {
+        result = notify::security_hub(named, &report, run).await;
+    }
     if result.is_ok() && again {
         result = notify::recheck(ctx, &report, named.attempt.saturating_add(1), run).await;
     }

@@ -75,3 +75,23 @@ pub async fn gone(
     };
     crate::state::cluster_gone(ctx, &account, &key.1, &key.2, triggers, run).await
 }
+
+/// Keeps Security Hub in step with this evaluation (the scope's own account); a failure retries the
+/// records, since a skipped import would leave Security Hub behind until the next change.
+pub async fn security_hub(
+    named: &super::route::Named,
+    report: &ClusterReport,
+    run: &mut RunSummary,
+) -> Result<(), String> {
+    let Some(hub) = &named.scope.hub else {
+        return Ok(());
+    };
+    // Boxed: the SDK's finding model is large, and this runs deep inside the pipeline's future.
+    let synced = Box::pin(crate::securityhub::sync(hub, report, &run.generated_at)).await?;
+    run.security_hub.push(crate::pipeline::summary::HubSync {
+        cluster: report.cluster.clone(),
+        imported: synced.imported,
+        archived: synced.archived,
+    });
+    Ok(())
+}

@@ -26,8 +26,18 @@ pub struct RunSummary {
     /// Accounts and regions a sweep could not reach (AssumeRole denied, region disabled, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreachable: Vec<Failure>,
+    /// Findings imported into (and archived in) Security Hub, per cluster.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_hub: Vec<HubSync>,
     #[serde(rename = "batchItemFailures")]
     pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HubSync {
+    pub cluster: String,
+    pub imported: usize,
+    pub archived: usize,
 }
 
 #[derive(Debug, Serialize)]
