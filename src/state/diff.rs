@@ -136,19 +136,6 @@ pub fn diff(previous: &BTreeMap<String, OpenFinding>, seen: Seen<'_>, now: &str)
             fixed,
         } => (results, enabled, fixed),
     };
-    let unknown_rules: BTreeSet<&str> = results
-        .iter()
-        .filter(|r| r.status == Status::Unknown)
-        .map(|r| r.rule_id.as_str())
-        .collect();
-    // (rule, resource type, resource id) → whether that rule read the resource (false: UNKNOWN on it).
-    let mut read: BTreeMap<(&str, ResourceType, &str), bool> = BTreeMap::new();
-    for r in results {
-        let e = read
-            .entry((r.rule_id.as_str(), r.resource_type, r.resource_id.as_str()))
-            .or_insert(true);
-        *e &= r.status != Status::Unknown;
-    }
     let mut judged: BTreeSet<&str> = BTreeSet::new();
     for r in results {
         let id = r.finding_id.as_str();
@@ -201,6 +188,32 @@ pub fn diff(previous: &BTreeMap<String, OpenFinding>, seen: Seen<'_>, now: &str)
             }
         }
     }
+    absent(previous, &judged, results, enabled, &mut d);
+    d
+}
+
+/// Open findings this evaluation did not mention: resolved when their rule read the resource (or read
+/// everything, the resource being gone); kept when it could not; dropped silently when their rule left.
+fn absent(
+    previous: &BTreeMap<String, OpenFinding>,
+    judged: &BTreeSet<&str>,
+    results: &[RuleResult],
+    enabled: &dyn Fn(&str) -> bool,
+    d: &mut Diff,
+) {
+    let unknown_rules: BTreeSet<&str> = results
+        .iter()
+        .filter(|r| r.status == Status::Unknown)
+        .map(|r| r.rule_id.as_str())
+        .collect();
+    // (rule, resource type, resource id) → whether that rule read the resource (false: UNKNOWN on it).
+    let mut read: BTreeMap<(&str, ResourceType, &str), bool> = BTreeMap::new();
+    for r in results {
+        let e = read
+            .entry((r.rule_id.as_str(), r.resource_type, r.resource_id.as_str()))
+            .or_insert(true);
+        *e &= r.status != Status::Unknown;
+    }
     for (id, f) in previous {
         if judged.contains(id.as_str()) {
             continue;
@@ -236,7 +249,6 @@ pub fn diff(previous: &BTreeMap<String, OpenFinding>, seen: Seen<'_>, now: &str)
             Some(_) => {}
         }
     }
-    d
 }
 
 #[cfg(test)]
