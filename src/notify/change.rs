@@ -144,6 +144,24 @@ fn build(
         "email": text,
         "https": chat.to_string(),
     });
+    let attributes = attributes(report, triggers, d, kind, open, highest);
+    StoredMessage {
+        notification: kind.as_str().into(),
+        subject,
+        body: body.to_string(),
+        attributes,
+    }
+}
+
+/// Message attributes for subscription filters; `severity` is the highest among the changes.
+fn attributes(
+    report: &ClusterReport,
+    triggers: &[Trigger],
+    d: &Diff,
+    kind: Kind,
+    open: &[&RuleResult],
+    highest: Severity,
+) -> Vec<(String, String, String)> {
     let rule_ids: BTreeSet<&str> = match kind {
         Kind::Change => d
             .new
@@ -171,12 +189,7 @@ fn build(
     if !event.is_empty() {
         attributes.push(s("event_name", &event));
     }
-    StoredMessage {
-        notification: kind.as_str().into(),
-        subject,
-        body: body.to_string(),
-        attributes,
-    }
+    attributes
 }
 
 fn change_lines(out: &mut String, title: &str, changes: &[Change], keep: usize, advice: bool) {
