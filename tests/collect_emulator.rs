@@ -4,7 +4,7 @@
 mod common;
 
 use common::seed::{self, ClusterSpec, Ssh};
-use eks_warden::collect::{collect_with, shared, Clients};
+use eks_warden::collect::{collect_fresh, collect_with, shared, Clients};
 use eks_warden::model::Fact;
 use eks_warden::rules::ALL;
 use eks_warden::settings::Settings;
@@ -157,8 +157,8 @@ async fn reads_follow_the_enabled_rules_declarations() {
     assert!(s.subnets.values().all(|f| f.known().is_some()));
 }
 
-/// Six clusters on one VPC, collected in one run: the VPC's subnets and route tables and the
-/// version's support are read once for all six, not once each.
+/// Six clusters on one VPC, collected in one run: the VPC's subnets, route tables and security groups
+/// and the version's support are read once for all six, not once each.
 #[tokio::test]
 async fn clusters_of_one_run_read_what_they_share_once() {
     let region = "mx-central-1";
@@ -183,5 +183,40 @@ async fn clusters_of_one_run_read_what_they_share_once() {
     assert_eq!(count(&ops, "DescribeCluster"), 6);
     assert_eq!(count(&ops, "DescribeSubnets"), 1, "{ops:?}");
     assert_eq!(count(&ops, "DescribeRouteTables"), 1, "{ops:?}");
+    assert_eq!(count(&ops, "DescribeSecurityGroups"), 1, "{ops:?}");
     assert!(count(&ops, "DescribeClusterVersions") <= 1, "{ops:?}");
+}
+
+/// Guards fixes against the run's shared reads: inside a run, a VPC's subnets are read once, so a
+/// change made since (a fix) is not seen by `collect_with`; the read a fix decides on and verifies
+/// with (`collect_fresh`) sees it.
+#[tokio::test]
+async fn a_fix_reads_afresh_inside_a_run() {
+    let region = "ap-east-1";
+    let (clients, _) = common::clients(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let subnet = net.private[0].clone();
+    seed::cluster(&clients.eks, private("fresh", &net))
+        .await
+        .unwrap();
+    let maps_public = |s: &eks_warden::model::ClusterSnapshot| {
+        s.subnets[&subnet].known().unwrap().map_public_ip_on_launch
+    };
+    let run = Arc::new(shared::Shared::default());
+    let settings = Settings::default();
+    let (first, _) = shared::within(run.clone(), collect_with(&clients, "fresh", &settings))
+        .await
+        .unwrap();
+    assert!(!maps_public(&first));
+    seed::map_public_ip(&clients.ec2, &subnet, true)
+        .await
+        .unwrap();
+    let (cached, _) = shared::within(run.clone(), collect_with(&clients, "fresh", &settings))
+        .await
+        .unwrap();
+    assert!(!maps_public(&cached), "the run's read is shared");
+    let (fresh, _) = shared::within(run, collect_fresh(&clients, "fresh", &settings))
+        .await
+        .unwrap();
+    assert!(maps_public(&fresh), "a fix's read must see the change");
 }

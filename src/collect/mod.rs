@@ -28,6 +28,7 @@ mod cluster;
 mod convert;
 mod endpoint_flags;
 mod errors;
+mod groups;
 mod network;
 mod nodes;
 mod page;
@@ -113,6 +114,20 @@ pub async fn collect_with(
     } else {
         shared::within(Default::default(), read).await
     }
+}
+
+/// Reads one cluster afresh, never from the run's shared reads: what a fix decides on and verifies
+/// with must be what AWS says now, not what another cluster's read saw before the fix.
+pub async fn collect_fresh(
+    clients: &Clients,
+    name: &str,
+    plan: &impl ReadPlan,
+) -> Result<(ClusterSnapshot, CollectStats), CollectError> {
+    shared::within(
+        Default::default(),
+        Box::pin(read_cluster(clients, name, plan)),
+    )
+    .await
 }
 
 async fn read_cluster(

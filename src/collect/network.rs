@@ -1,15 +1,14 @@
 //! The network around a cluster: subnets with their effective route tables, and security groups (with
 //! the rule ids of world-open permissions, which a fix revokes by id).
 //!
-//! A VPC's subnets and route tables are read by VPC, once per run (the clusters of a sweep share them);
-//! subnets outside the cluster's VPC, and groups, are read by id through filters, so one id that no
-//! longer exists never fails a call.
+//! A VPC's subnets, route tables and security groups are read by VPC, once per run (the clusters of a
+//! sweep share them); what lies outside the cluster's VPC is read by id through filters, so one id that
+//! no longer exists never fails a call.
 
 use super::convert::{self, RawSubnet};
 use super::page::{every_page, plain, Round};
-use super::{filter, shared, Clients, CollectError};
+use super::{filter, groups, shared, Clients, CollectError};
 use crate::model::*;
-use aws_sdk_ec2::operation::describe_security_group_rules::DescribeSecurityGroupRulesOutput;
 use aws_sdk_ec2::types::RouteTable;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,8 +19,8 @@ pub(super) struct Wanted {
     pub groups: BTreeSet<String>,
     /// VPCs known before any subnet is read (the cluster's).
     pub vpcs: BTreeSet<String>,
-    /// Read the groups' rule ids alongside the groups (one call more, one round less): for groups
-    /// learnt late, whose rule ids would otherwise cost a fourth round.
+    /// Read the rule ids of groups read by id alongside them (one call more, one round less): for
+    /// groups learnt late, whose rule ids would otherwise cost a fourth round.
     pub rule_ids_at_once: bool,
 }
 
@@ -76,7 +75,7 @@ pub(super) struct Network {
 
 /// Reads `want` starting `at` a round: subnets, route tables of the known VPCs and groups at once;
 /// then, only when needed, subnets that are not in those VPCs, the route tables of VPCs learnt from
-/// subnets, and the rule ids of world-open groups.
+/// subnets, and the rule ids of world-open groups (`groups.rs`).
 pub(super) async fn read(
     clients: &Clients,
     want: Wanted,
@@ -85,8 +84,7 @@ pub(super) async fn read(
 ) -> Result<Network, CollectError> {
     let (subnets_needed, groups_needed) =
         (plan.needs(Part::Subnets), plan.needs(Part::SecurityGroups));
-    let eager = groups_needed && want.rule_ids_at_once;
-    let (subnets, tables, groups, eager_ids) = tokio::join!(
+    let (subnets, tables, groups) = tokio::join!(
         async {
             match subnets_needed {
                 true => subnets(clients, &want, at).await,
@@ -101,39 +99,19 @@ pub(super) async fn read(
         },
         async {
             match groups_needed {
-                true => security_groups(clients, &want.groups, at).await,
+                true => groups::read(clients, &want, at).await,
                 false => Ok(not_collected_groups(&want.groups)),
             }
         },
-        async {
-            match eager {
-                true => group_rules(clients, want.groups.iter().collect(), at).await,
-                false => Ok(None),
-            }
-        },
     );
-    let (subnets, mut tables, mut groups) = (subnets?, tables?, groups?);
-    let open = match eager {
-        true => BTreeSet::new(),
-        false => open_groups(&groups),
-    };
+    let (subnets, mut tables, groups) = (subnets?, tables?, groups?);
     let late_vpcs: BTreeSet<String> = subnets
         .known()
         .into_iter()
         .flat_map(|s| s.values().map(|s| s.vpc_id.clone()))
         .filter(|v| !tables.contains_key(v))
         .collect();
-    let (late_tables, rule_ids) = tokio::join!(
-        route_tables(clients, &late_vpcs, at.next()),
-        group_rules(clients, open, at.next()),
-    );
-    tables.extend(late_tables?);
-    let rule_ids = eager_ids?.into_iter().chain(rule_ids?).flatten();
-    for (gid, ingress) in rule_ids {
-        if let Some(Fact::Known(g)) = groups.get_mut(&gid) {
-            g.ingress = convert::union_rules(std::mem::take(&mut g.ingress), ingress);
-        }
-    }
+    tables.extend(route_tables(clients, &late_vpcs, at.next()).await?);
     Ok(Network {
         asked: want,
         subnets,
@@ -288,88 +266,4 @@ async fn route_tables(
         out.insert(vpc.clone(), shared::route_tables(vpc, read).await?);
     }
     Ok(out)
-}
-
-/// Security groups by id, each `Known`, or `Unknown` for all when the call is denied.
-/// A group that does not exist is simply absent here.
-async fn security_groups(
-    clients: &Clients,
-    ids: &BTreeSet<String>,
-    at: Round<'_>,
-) -> Result<BTreeMap<String, Fact<SecurityGroup>>, CollectError> {
-    if ids.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let pages = clients
-        .ec2
-        .describe_security_groups()
-        .filters(filter("group-id", ids))
-        .into_paginator()
-        .send();
-    let keep =
-        |p: aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput,
-         out: &mut Vec<SecurityGroup>| {
-            out.extend(
-                p.security_groups()
-                    .iter()
-                    .filter_map(convert::security_group),
-            )
-        };
-    Ok(
-        match every_page("DescribeSecurityGroups", pages, at, keep, plain).await? {
-            Fact::Known(groups) => groups
-                .into_iter()
-                .map(|g| (g.id.clone(), Fact::Known(g)))
-                .collect(),
-            Fact::Unknown(u) => ids
-                .iter()
-                .map(|id| (id.clone(), Fact::Unknown(u.clone())))
-                .collect(),
-        },
-    )
-}
-
-/// The groups with a world-open permission: the rule ids of those are what a fix revokes.
-fn open_groups(groups: &BTreeMap<String, Fact<SecurityGroup>>) -> BTreeSet<&String> {
-    groups
-        .values()
-        .filter_map(|g| g.known())
-        .filter(|g| g.ingress.iter().any(|r| r.world_source().is_some()))
-        .map(|g| &g.id)
-        .collect()
-}
-
-/// Ingress rules with their rule ids, by group. `None` when denied: the rules from
-/// `DescribeSecurityGroups` stand, without ids.
-async fn group_rules(
-    clients: &Clients,
-    open: BTreeSet<&String>,
-    at: Round<'_>,
-) -> Result<Option<BTreeMap<String, Vec<IngressRule>>>, CollectError> {
-    if open.is_empty() {
-        return Ok(None);
-    }
-    let pages = clients
-        .ec2
-        .describe_security_group_rules()
-        .filters(filter("group-id", &open))
-        .into_paginator()
-        .send();
-    let keep = |p: DescribeSecurityGroupRulesOutput, out: &mut Vec<(String, IngressRule)>| {
-        out.extend(
-            p.security_group_rules()
-                .iter()
-                .filter(|r| r.is_egress() != Some(true))
-                .filter_map(|r| Some((r.group_id()?.to_string(), convert::group_rule(r)))),
-        )
-    };
-    let read = every_page("DescribeSecurityGroupRules", pages, at, keep, plain).await?;
-    Ok(read.known().map(|rules| {
-        let mut out: BTreeMap<String, Vec<IngressRule>> =
-            open.iter().map(|g| (g.to_string(), vec![])).collect();
-        for (gid, rule) in rules {
-            out.entry(gid.clone()).or_default().push(rule.clone());
-        }
-        out
-    }))
 }

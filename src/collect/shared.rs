@@ -1,12 +1,14 @@
-//! Reads that the clusters of one run share (a sweep, a scan, a batch): a VPC's subnets and route
-//! tables and the region's Kubernetes version support are read once, not once per cluster. Clusters
-//! evaluated at once wait for the one read of what they share; different keys are read in parallel.
+//! Reads that the clusters of one run share (a sweep, a scan, a batch): a VPC's subnets, route tables,
+//! security groups and open groups' rule ids, and the region's Kubernetes version support are read
+//! once, not once per cluster. Clusters evaluated at once wait for the one read of what they share;
+//! different keys are read in parallel. A fix's own reads never use them (`collect_fresh`).
 //! Scoped to the run (a task-local set around the evaluations), so nothing outlives it and a later run
 //! never sees stale data. A failed read is not kept: the next cluster tries again.
 
 use super::convert::RawSubnet;
+use super::groups::RuleIds;
 use super::CollectError;
-use crate::model::{Fact, VersionSupport};
+use crate::model::{Fact, SecurityGroup, VersionSupport};
 use aws_sdk_ec2::types::RouteTable;
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,6 +49,10 @@ pub struct Shared {
     route_tables: Memo<String, Fact<Vec<RouteTable>>>,
     /// vpc id → its subnets.
     subnets: Memo<String, Fact<Vec<RawSubnet>>>,
+    /// vpc id → its security groups.
+    groups: Memo<String, Fact<Vec<SecurityGroup>>>,
+    /// vpc id → the rule ids of its world-open groups.
+    rule_ids: Memo<String, RuleIds>,
     /// (region, version) → what DescribeClusterVersions said.
     versions: Memo<(String, String), Fact<Option<VersionSupport>>>,
 }
@@ -85,6 +91,28 @@ where
 {
     match current() {
         Some(s) => s.subnets.get_or_read(vpc.to_string(), read).await,
+        None => read.await,
+    }
+}
+
+/// A VPC's security groups, likewise.
+pub(super) async fn groups<F>(vpc: &str, read: F) -> Result<Fact<Vec<SecurityGroup>>, CollectError>
+where
+    F: Future<Output = Result<Fact<Vec<SecurityGroup>>, CollectError>>,
+{
+    match current() {
+        Some(s) => s.groups.get_or_read(vpc.to_string(), read).await,
+        None => read.await,
+    }
+}
+
+/// The rule ids of a VPC's world-open groups, likewise.
+pub(super) async fn rule_ids<F>(vpc: &str, read: F) -> Result<RuleIds, CollectError>
+where
+    F: Future<Output = Result<RuleIds, CollectError>>,
+{
+    match current() {
+        Some(s) => s.rule_ids.get_or_read(vpc.to_string(), read).await,
         None => read.await,
     }
 }

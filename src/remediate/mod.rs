@@ -115,7 +115,7 @@ pub async fn remediate(
         return Ok(pass);
     }
     // The finding must still hold on a fresh read: idempotent, and safe against the fix's own echo.
-    let (fresh, _) = collect::collect_with(clients, cluster, settings).await?;
+    let (fresh, _) = collect::collect_fresh(clients, cluster, settings).await?;
     let now = rules::evaluate(&fresh, settings);
     let candidates = plan_pass(
         &fresh,
@@ -233,7 +233,7 @@ async fn verify_pass(
     applied: Vec<(RuleResult, Action, String)>,
     pass: &mut Pass,
 ) {
-    let after = collect::collect_with(clients, cluster, settings).await;
+    let after = collect::collect_fresh(clients, cluster, settings).await;
     let judged = after
         .as_ref()
         .map(|(s, _)| (s, rules::evaluate(s, settings)));
