@@ -158,6 +158,22 @@ pub fn denied<T>() -> Fact<T> {
     Fact::unknown("AccessDeniedException", "not authorized")
 }
 
+/// What a rule gives when the one input it needs was [`denied`]: a single UNKNOWN on the cluster that
+/// names the AWS error.
+pub fn assert_one_cluster_unknown(r: &[crate::rules::RuleResult]) {
+    use crate::rules::{ResourceType, Status};
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (r[0].resource_type, r[0].status),
+        (ResourceType::Cluster, Status::Unknown)
+    );
+    assert!(
+        r[0].message.contains("AccessDeniedException"),
+        "{}",
+        r[0].message
+    );
+}
+
 pub fn endpoint_mut(s: &mut ClusterSnapshot) -> &mut Endpoint {
     match &mut s.cluster.endpoint {
         Fact::Known(e) => e,
