@@ -338,24 +338,14 @@ async fn scan(args: ScanArgs, call_timeout: Option<f64>) -> Result<i32, CliError
 }
 
 fn print_report(report: &crate::scan::ScanReport, format: Format) {
-    let now = std::time::SystemTime::now();
-    let at = crate::formats::rfc3339(now);
     match format {
         Format::Json => println!("{}", crate::report::json(report)),
         Format::Table => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             print!("{}", crate::report::table(report, color));
         }
-        Format::Asff => println!("{}", pretty(&crate::formats::asff::findings(report, &at))),
-        Format::Ocsf => {
-            let ms = now
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            println!(
-                "{}",
-                pretty(&crate::formats::ocsf::findings(report, &at, ms))
-            )
-        }
+        Format::Asff => println!("{}", pretty(&crate::formats::asff::findings(report))),
+        Format::Ocsf => println!("{}", pretty(&crate::formats::ocsf::findings(report))),
         Format::Sarif => println!("{}", pretty(&crate::formats::sarif::log(report))),
     }
 }

@@ -83,13 +83,6 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
-/// RFC 3339 (UTC) of a moment, as every format writes time.
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    aws_smithy_types::DateTime::from(t)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 pub(crate) mod fixture {
     use crate::rules::{ResourceType, RuleResult, Severity, Status};
@@ -134,6 +127,7 @@ pub(crate) mod fixture {
                 aws_calls: 9,
                 remediations: vec![],
             }],
+            generated_at: "2026-12-02T06:00:00Z".into(),
             ..ScanReport::default()
         }
     }
