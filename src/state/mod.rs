@@ -40,20 +40,17 @@ pub struct Lifecycle {
     pub audit_days: u32,
     /// Another invocation may take over a pending message once it is this old (seconds).
     pub claim_after_secs: i64,
-    /// Asked once who the function is, for the audit of the fixes it makes with its own role.
-    sts: aws_sdk_sts::Client,
-    caller: std::sync::OnceLock<String>,
 }
 
 impl Lifecycle {
-    pub fn new(config: &aws_config::SdkConfig, store: Store) -> Self {
+    /// `_config` is the configuration the store's client was made from; the function's own identity, which
+    /// the audit names, is the context's ([`Context::own_identity`]), asked once for every use.
+    pub fn new(_config: &aws_config::SdkConfig, store: Store) -> Self {
         Lifecycle {
             store,
             remind_after_hours: 24,
             audit_days: 90,
             claim_after_secs: 60,
-            sts: aws_sdk_sts::Client::new(config),
-            caller: std::sync::OnceLock::new(),
         }
     }
 
@@ -65,18 +62,9 @@ impl Lifecycle {
                 return format!("arn:{partition}:iam::{account}:role/{role}");
             }
         }
-        if let Some(arn) = self.caller.get() {
-            return arn.clone();
-        }
-        match self.sts.get_caller_identity().send().await {
-            Ok(out) => {
-                let arn = out.arn().unwrap_or("unknown").to_string();
-                self.caller.get_or_init(|| arn).clone()
-            }
-            Err(e) => format!(
-                "unknown ({})",
-                crate::collect::error_line("sts:GetCallerIdentity", &e)
-            ),
+        match ctx.own_identity().await {
+            Ok((_, arn)) => arn,
+            Err(e) => format!("unknown ({e})"),
         }
     }
 
