@@ -281,23 +281,7 @@ async fn publish_full(
     let Some(msg) = crate::notify::message(report, triggers) else {
         return Ok(());
     };
-    let stored = StoredMessage {
-        notification: "full".into(),
-        subject: msg.subject,
-        body: msg.body,
-        attributes: msg
-            .attributes
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.data_type().to_string(),
-                    v.string_value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect(),
-    };
-    publish(ctx, topic, &report.cluster, &stored, run).await
+    publish(ctx, topic, &report.cluster, &msg, run).await
 }
 
 /// A change message when the diff is not empty; a reminder on the sweep when violations stay open and
