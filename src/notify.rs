@@ -471,17 +471,7 @@ mod tests {
                 finding_id: String::new(),
             })
             .collect();
-        ClusterReport {
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            cluster: cluster.into(),
-            cluster_arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{cluster}"),
-            owner: None,
-            status: "ACTIVE".into(),
-            results,
-            aws_calls: 7,
-            remediations: vec![],
-        }
+        crate::formats::fixture::cluster(cluster, results)
     }
 
     fn trigger() -> Trigger {
@@ -584,16 +574,8 @@ mod tests {
         let mut r = report(1, "prod");
         r.results[0].message = "group <https://evil.example|Click to acknowledge> @here".into();
         r.results[0].finding_id = "ewf-1".into();
-        let fixed = BTreeSet::new();
-        let d = crate::state::diff::diff(
-            &Default::default(),
-            crate::state::diff::Seen::Evaluated {
-                results: &r.results,
-                enabled: &|_| true,
-                fixed: &fixed,
-            },
-            "2026-12-02T00:00:00Z",
-        );
+        let d =
+            crate::state::diff::evaluated(&Default::default(), &r.results, "2026-12-02T00:00:00Z");
         assert_eq!(d.new.len(), 1);
         let change = change::message(&r, &[hostile_trigger()], &d, change::Kind::Change, &[]);
         let full = message(&r, &[hostile_trigger()]).unwrap();
@@ -693,17 +675,7 @@ mod storm_tests {
                 finding_id: String::new(),
             })
             .collect();
-        let report = ClusterReport {
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            cluster: "prod".into(),
-            cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
-            owner: None,
-            status: "ACTIVE".into(),
-            results,
-            aws_calls: 9,
-            remediations: vec![],
-        };
+        let report = crate::formats::fixture::cluster("prod", results);
         let triggers: Vec<Trigger> = (0..500)
             .map(|i| Trigger::Direct {
                 clusters: vec![format!("prod-{i}")],

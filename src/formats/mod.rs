@@ -102,30 +102,39 @@ pub(crate) mod fixture {
         }
     }
 
+    /// An ACTIVE cluster of account 111122223333 in eu-west-1 with these results, no owner and no fixes.
+    pub fn cluster(name: &str, results: Vec<RuleResult>) -> ClusterReport {
+        ClusterReport {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            cluster: name.into(),
+            cluster_arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"),
+            owner: None,
+            status: "ACTIVE".into(),
+            results,
+            aws_calls: 9,
+            remediations: vec![],
+        }
+    }
+
     /// One cluster with a FAIL, a PASS, an UNKNOWN and an EXEMPT result.
     pub fn report() -> ScanReport {
         use ResourceType::*;
+        let results = vec![
+            result("sg-open-ingress", Status::Fail, SecurityGroup, "sg-1"),
+            result("endpoint-private-disabled", Status::Pass, Cluster, "prod"),
+            result(
+                "network-policy-not-enforced",
+                Status::Unknown,
+                Cluster,
+                "prod",
+            ),
+            result("nodes-public-ip", Status::Exempt, Subnet, "subnet-1"),
+        ];
         ScanReport {
             clusters: vec![ClusterReport {
-                account: "111122223333".into(),
-                region: "eu-west-1".into(),
-                cluster: "prod".into(),
-                cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
                 owner: Some("payments".into()),
-                status: "ACTIVE".into(),
-                results: vec![
-                    result("sg-open-ingress", Status::Fail, SecurityGroup, "sg-1"),
-                    result("endpoint-private-disabled", Status::Pass, Cluster, "prod"),
-                    result(
-                        "network-policy-not-enforced",
-                        Status::Unknown,
-                        Cluster,
-                        "prod",
-                    ),
-                    result("nodes-public-ip", Status::Exempt, Subnet, "subnet-1"),
-                ],
-                aws_calls: 9,
-                remediations: vec![],
+                ..cluster("prod", results)
             }],
             generated_at: "2026-12-02T06:00:00Z".into(),
             ..ScanReport::default()

@@ -334,36 +334,20 @@ fn chatbot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::fixture;
     use crate::rules::ResourceType;
-    use crate::state::diff::{diff, Seen};
+    use crate::state::diff::{diff, evaluated, Seen};
     use std::collections::BTreeMap;
 
     fn result(rule: &str, resource: &str, severity: Severity, status: Status) -> RuleResult {
         RuleResult {
-            rule_id: rule.into(),
             severity,
-            status,
-            resource_type: ResourceType::SecurityGroup,
-            resource_id: resource.into(),
-            message: format!("{rule} on {resource}"),
-            evidence: Default::default(),
-            discriminator: None,
-            finding_id: format!("ewf-{rule}-{resource}"),
+            ..fixture::result(rule, status, ResourceType::SecurityGroup, resource)
         }
     }
 
     fn report(results: Vec<RuleResult>) -> ClusterReport {
-        ClusterReport {
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            cluster: "prod".into(),
-            cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
-            owner: None,
-            status: "ACTIVE".into(),
-            results,
-            aws_calls: 7,
-            remediations: vec![],
-        }
+        fixture::cluster("prod", results)
     }
 
     fn machine(m: &StoredMessage) -> Value {
@@ -382,16 +366,7 @@ mod tests {
                 Status::Fail,
             ),
         ]);
-        let prev = diff(
-            &BTreeMap::new(),
-            Seen::Evaluated {
-                results: &before.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t1",
-        )
-        .open;
+        let prev = evaluated(&BTreeMap::new(), &before.results, "t1").open;
         let now = report(vec![
             result("sg-open-ingress", "sg-1", Severity::High, Status::Pass),
             result(
@@ -403,15 +378,7 @@ mod tests {
             result("sg-open-ingress", "sg-2", Severity::Critical, Status::Fail),
             result("sg-open-ingress", "sg-3", Severity::High, Status::Fail),
         ]);
-        let d = diff(
-            &prev,
-            Seen::Evaluated {
-                results: &now.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t2",
-        );
+        let d = evaluated(&prev, &now.results, "t2");
         let m = message(&now, &[], &d, Kind::Change, &[]);
         assert_eq!(
             m.subject,
@@ -452,16 +419,7 @@ mod tests {
             Severity::High,
             Status::Fail,
         )]);
-        let prev = diff(
-            &BTreeMap::new(),
-            Seen::Evaluated {
-                results: &before.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t1",
-        )
-        .open;
+        let prev = evaluated(&BTreeMap::new(), &before.results, "t1").open;
         let d = diff(&prev, Seen::Gone, "t2");
         let m = message(&before, &[], &d, Kind::Change, &[]);
         assert!(
@@ -470,15 +428,7 @@ mod tests {
             "{}",
             m.subject
         );
-        let same = diff(
-            &prev,
-            Seen::Evaluated {
-                results: &before.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t3",
-        );
+        let same = evaluated(&prev, &before.results, "t3");
         let r = message(&before, &[], &same, Kind::Reminder, &[]);
         assert_eq!(
             r.subject,
