@@ -56,8 +56,17 @@ pub fn message(
         .max(d.new.len())
         .max(d.resolved.len())
         .max(d.exempted.len());
+    let parts = Parts {
+        report,
+        triggers,
+        more,
+        d,
+        kind,
+        audit,
+        open: &open,
+    };
     loop {
-        let m = build(report, triggers, more, d, kind, audit, &open, keep);
+        let m = build(&parts, keep);
         if m.body.len() <= MAX_BODY || keep <= 1 {
             return m;
         }
@@ -79,17 +88,30 @@ fn counts(d: &Diff) -> String {
     parts.join(", ")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    report: &ClusterReport,
-    triggers: &[Trigger],
+/// What every part of one message is built from: the cluster, its triggers (those named, and how many
+/// more), the diff, the kind, the fixes since the last message and the open violations, worst first.
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    report: &'a ClusterReport,
+    triggers: &'a [Trigger],
     more: usize,
-    d: &Diff,
+    d: &'a Diff,
     kind: Kind,
-    audit: &[&AuditEntry],
-    open: &[&RuleResult],
-    keep: usize,
-) -> StoredMessage {
+    audit: &'a [&'a AuditEntry],
+    open: &'a [&'a RuleResult],
+}
+
+/// The message with every list cut to `keep` items.
+fn build(parts: &Parts<'_>, keep: usize) -> StoredMessage {
+    let Parts {
+        report,
+        triggers,
+        more,
+        d,
+        kind,
+        open,
+        ..
+    } = *parts;
     let highest = match kind {
         Kind::Change => d.highest(),
         Kind::Reminder => open.iter().map(|r| r.severity).max(),
@@ -108,7 +130,7 @@ fn build(
         report.cluster, report.account, report.region
     ));
     let cut = |c: &[Change]| c.iter().take(keep).cloned().collect::<Vec<_>>();
-    let audit_json: Vec<&Value> = audit.iter().map(|a| &a.entry).collect();
+    let audit_json: Vec<&Value> = parts.audit.iter().map(|a| &a.entry).collect();
     let unknown = unknowns(report);
     let mut machine = machine_json(
         report,
@@ -140,8 +162,8 @@ fn build(
         ),
         ("audit_total".to_string(), json!(audit_json.len())),
     ]);
-    let text = email(report, triggers, more, d, kind, audit, open, &unknown, keep);
-    let chat = chatbot(report, triggers, more, d, kind, open, highest, &subject);
+    let text = email(parts, &unknown, keep);
+    let chat = chatbot(parts, highest, &subject);
     let rule_ids: BTreeSet<&str> = match kind {
         Kind::Change => d
             .new
@@ -183,18 +205,18 @@ fn change_lines(out: &mut String, title: &str, changes: &[Change], keep: usize, 
     *out += "\n";
 }
 
-#[allow(clippy::too_many_arguments)]
-fn email(
-    report: &ClusterReport,
-    triggers: &[Trigger],
-    more: usize,
-    d: &Diff,
-    kind: Kind,
-    audit: &[&AuditEntry],
-    open: &[&RuleResult],
-    unknown: &[&RuleResult],
-    keep: usize,
-) -> String {
+/// The e-mail text: what changed, who set it off, the fixes since the last message, what could not be
+/// read, then every open violation.
+fn email(parts: &Parts<'_>, unknown: &[&RuleResult], keep: usize) -> String {
+    let Parts {
+        report,
+        triggers,
+        more,
+        d,
+        kind,
+        audit,
+        open,
+    } = *parts;
     let mut out = match kind {
         Kind::Change => format!(
             "eks-warden: {} on EKS cluster {} in account {}, region {}.\n\n",
@@ -257,17 +279,17 @@ fn email(
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn chatbot(
-    report: &ClusterReport,
-    triggers: &[Trigger],
-    more: usize,
-    d: &Diff,
-    kind: Kind,
-    open: &[&RuleResult],
-    highest: Severity,
-    title: &str,
-) -> Value {
+/// The chat card: the changes (or, in a reminder, the open violations), ten of each at most.
+fn chatbot(parts: &Parts<'_>, highest: Severity, title: &str) -> Value {
+    let Parts {
+        report,
+        triggers,
+        more,
+        d,
+        kind,
+        open,
+        ..
+    } = *parts;
     let mut lines: Vec<String> = vec![];
     for (label, changes) in [
         ("new", &d.new),
