@@ -40,6 +40,16 @@ fn lead(leads: &mut Leads, cluster: &str, evidence: String) {
         .insert(evidence);
 }
 
+/// A resource that leads through another (a route table through its subnet, an interface through its
+/// group): each cluster the other leads to, with each piece of its evidence, worded by `say`.
+fn lead_through(leads: &mut Leads, via: Option<&Leads>, say: impl Fn(&str) -> String) {
+    for (cluster, evidence) in via.into_iter().flatten() {
+        for e in evidence {
+            lead(leads, cluster, say(e));
+        }
+    }
+}
+
 /// Every page of a filtered EC2 read, for each chunk of ids in turn.
 macro_rules! pages {
     ($ec2:expr, $op:ident, $name:literal, $filter:expr, $ids:expr, $items:ident) => {{
@@ -330,11 +340,9 @@ impl BatchResolver<'_> {
                     }
                 }
                 for s in t.associations().iter().filter_map(|a| a.subnet_id()) {
-                    for (c, ev) in by_subnet.get(s).into_iter().flatten() {
-                        for e in ev {
-                            lead(&mut leads, c, format!("{rtb} routes {s}: {e}"));
-                        }
-                    }
+                    lead_through(&mut leads, by_subnet.get(s), |e| {
+                        format!("{rtb} routes {s}: {e}")
+                    });
                 }
             }
             out.insert(id.clone(), leads);
@@ -411,11 +419,9 @@ impl BatchResolver<'_> {
                 }
             }
             for g in eni.groups().iter().filter_map(|g| g.group_id()) {
-                for (c, ev) in by_group.get(g).into_iter().flatten() {
-                    for e in ev {
-                        lead(&mut leads, c, format!("{id} uses {g}: {e}"));
-                    }
-                }
+                lead_through(&mut leads, by_group.get(g), |e| {
+                    format!("{id} uses {g}: {e}")
+                });
             }
             out.insert(id.to_string(), leads);
         }
