@@ -125,6 +125,32 @@ pub enum ContextError {
     },
 }
 
+impl ContextError {
+    /// `value` when it is a name of `len` characters, each an ASCII letter, a digit or one of `extra`;
+    /// else the error naming the variable and what it should be.
+    pub(crate) fn check_name(
+        var: &'static str,
+        value: String,
+        len: std::ops::RangeInclusive<usize>,
+        extra: &str,
+        expected: &str,
+    ) -> Result<String, ContextError> {
+        let valid = len.contains(&value.len())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+        if valid {
+            Ok(value)
+        } else {
+            Err(ContextError::Invalid {
+                var,
+                value,
+                expected: expected.into(),
+            })
+        }
+    }
+}
+
 fn number<T: std::str::FromStr>(
     var: &'static str,
     default: T,
@@ -197,18 +223,13 @@ impl Context {
             });
         }
         if let Some(role) = env(ENV_MEMBER_ROLE) {
-            let valid = role.len() <= 64
-                && role
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-            if !valid {
-                return Err(ContextError::Invalid {
-                    var: ENV_MEMBER_ROLE,
-                    value: role,
-                    expected: "an IAM role name (not an ARN)".into(),
-                });
-            }
-            ctx.member_role = Some(role);
+            ctx.member_role = Some(ContextError::check_name(
+                ENV_MEMBER_ROLE,
+                role,
+                1..=64,
+                "+=,.@_-",
+                "an IAM role name (not an ARN)",
+            )?);
         }
         ctx.member_accounts = member_accounts(env(ENV_MEMBER_ACCOUNTS))?;
         if let Some(v) = env(ENV_REGIONS) {

@@ -85,17 +85,13 @@ impl Lifecycle {
         let Some(table) = get(ENV_STATE_TABLE) else {
             return Ok(None);
         };
-        let valid = (3..=255).contains(&table.len())
-            && table
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !valid {
-            return Err(ContextError::Invalid {
-                var: ENV_STATE_TABLE,
-                value: table,
-                expected: "a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)".into(),
-            });
-        }
+        let table = ContextError::check_name(
+            ENV_STATE_TABLE,
+            table,
+            3..=255,
+            "_.-",
+            "a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)",
+        )?;
         let number = |var: &'static str, default: u32, max: u32| match get(var) {
             None => Ok(default),
             Some(v) => match v.parse::<u32>() {
