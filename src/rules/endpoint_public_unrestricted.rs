@@ -124,9 +124,7 @@ mod tests {
             allowed_public_cidrs: allow.iter().map(|a| a.parse().unwrap()).collect(),
             ..Settings::default()
         };
-        let mut r = evaluate(&s, &cfg);
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, &cfg))
     }
 
     #[test]

@@ -188,9 +188,7 @@ mod tests {
         if let Some(t) = tag {
             s.cluster.tags.insert(NETWORK_POLICY_TAG.into(), t.into());
         }
-        let mut r = evaluate(&s, cfg);
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, cfg))
     }
 
     type Case = (

@@ -99,9 +99,7 @@ mod tests {
         let mut s = baseline();
         nodegroups_mut(&mut s)[0].remote_access = remote_access;
         nodegroups_mut(&mut s)[0].remote_access_security_group = Some("sg-0remote000000004".into());
-        let mut r = evaluate(&s, &Settings::default());
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, &Settings::default()))
     }
 
     fn ra(key: Option<&str>, sgs: &[&str]) -> Option<RemoteAccess> {
