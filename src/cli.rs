@@ -458,14 +458,12 @@ async fn state(cmd: StateCommand) -> Result<i32, CliError> {
             let config = aws_config(region.as_deref()).await?;
             let account = match account {
                 Some(a) => a,
-                None => aws_sdk_sts::Client::new(&config)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| CliError(crate::collect::error_line("sts:GetCallerIdentity", &e)))?
-                    .account()
-                    .unwrap_or_default()
-                    .to_string(),
+                None => {
+                    crate::echo::caller_identity(&config)
+                        .await
+                        .map_err(CliError)?
+                        .0
+                }
             };
             let region = config.region().map(|r| r.to_string()).unwrap_or_default();
             let store = Store::new(aws_sdk_dynamodb::Client::new(&config), table);
