@@ -233,13 +233,7 @@ fn email(
     let mut sorted = fails.to_vec();
     sorted.sort_by_key(|r| std::cmp::Reverse(r.severity));
     for r in sorted {
-        out += &email_line(
-            r.severity,
-            &r.rule_id,
-            r.resource_type,
-            &r.resource_id,
-            &r.message,
-        );
+        out += &result_email_line(r);
         out += &advice_line(&r.rule_id);
     }
     if !report.remediations.is_empty() {
@@ -323,11 +317,7 @@ fn chatbot(
     highest: Severity,
     title: &str,
 ) -> Value {
-    let mut lines: Vec<String> = fails
-        .iter()
-        .take(10)
-        .map(|r| chat_line("", r.severity, &r.rule_id, &r.resource_id, &r.message))
-        .collect();
+    let mut lines: Vec<String> = fails.iter().take(10).map(|r| result_chat_line(r)).collect();
     if fails.len() > 10 {
         lines.push(format!("…and {} more", fails.len() - 10));
     }
@@ -409,6 +399,22 @@ pub(crate) fn chat_line(
         "• {label}*{severity}* `{rule_id}` on `{}`: {}",
         sanitize::slack(resource_id),
         sanitize::slack(message)
+    )
+}
+
+/// An open finding as a line of a chat card.
+pub(crate) fn result_chat_line(r: &RuleResult) -> String {
+    chat_line("", r.severity, &r.rule_id, &r.resource_id, &r.message)
+}
+
+/// An open finding as a line of the e-mail text.
+pub(crate) fn result_email_line(r: &RuleResult) -> String {
+    email_line(
+        r.severity,
+        &r.rule_id,
+        r.resource_type,
+        &r.resource_id,
+        &r.message,
     )
 }
 

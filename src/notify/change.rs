@@ -3,7 +3,8 @@
 
 use super::{
     advice_line, attributes, chat_card, chat_line, email_line, email_triggers, machine_json,
-    next_steps, protocol_body, unknowns, ChatCard, MAX_BODY, MAX_TRIGGERS,
+    next_steps, protocol_body, result_chat_line, result_email_line, unknowns, ChatCard, MAX_BODY,
+    MAX_TRIGGERS,
 };
 use crate::event::Trigger;
 use crate::rules::{RuleResult, Severity, Status};
@@ -105,13 +106,12 @@ struct Parts<'a> {
 fn build(parts: &Parts<'_>, keep: usize) -> StoredMessage {
     let Parts {
         report,
-        triggers,
-        more,
         d,
         kind,
         open,
         ..
     } = *parts;
+    let (triggers, more) = (parts.triggers, parts.more);
     let highest = match kind {
         Kind::Change => d.highest(),
         Kind::Reminder => open.iter().map(|r| r.severity).max(),
@@ -268,13 +268,7 @@ fn email(parts: &Parts<'_>, unknown: &[&RuleResult], keep: usize) -> String {
     }
     out += &format!("\nOpen violations now ({}):\n", open.len());
     for r in open.iter().take(keep) {
-        out += &email_line(
-            r.severity,
-            &r.rule_id,
-            r.resource_type,
-            &r.resource_id,
-            &r.message,
-        );
+        out += &result_email_line(r);
     }
     out
 }
@@ -283,13 +277,12 @@ fn email(parts: &Parts<'_>, unknown: &[&RuleResult], keep: usize) -> String {
 fn chatbot(parts: &Parts<'_>, highest: Severity, title: &str) -> Value {
     let Parts {
         report,
-        triggers,
-        more,
         d,
         kind,
         open,
         ..
     } = *parts;
+    let (triggers, more) = (parts.triggers, parts.more);
     let mut lines: Vec<String> = vec![];
     for (label, changes) in [
         ("new", &d.new),
@@ -312,13 +305,7 @@ fn chatbot(parts: &Parts<'_>, highest: Severity, title: &str) -> Value {
     }
     if kind == Kind::Reminder {
         for r in open.iter().take(10) {
-            lines.push(chat_line(
-                "",
-                r.severity,
-                &r.rule_id,
-                &r.resource_id,
-                &r.message,
-            ));
+            lines.push(result_chat_line(r));
         }
     }
     lines.push(format!("_Open violations now_: {}", open.len()));
