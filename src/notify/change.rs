@@ -273,16 +273,43 @@ fn email(parts: &Parts<'_>, unknown: &[&RuleResult], keep: usize) -> String {
     out
 }
 
-/// The chat card: the changes (or, in a reminder, the open violations), ten of each at most.
+/// The chat card, threaded with the cluster's other cards; its next steps are for what is new (or, in a
+/// reminder, still open), worst first.
 fn chatbot(parts: &Parts<'_>, highest: Severity, title: &str) -> Value {
-    let Parts {
+    let (report, d, kind, open) = (parts.report, parts.d, parts.kind, parts.open);
+    let next = match kind {
+        Kind::Change => next_steps(d.new.iter().map(|c| (c.severity, c.rule_id.as_str()))),
+        Kind::Reminder => next_steps(open.iter().map(|r| (r.severity, r.rule_id.as_str()))),
+    };
+    chat_card(
         report,
-        d,
-        kind,
-        open,
-        ..
-    } = *parts;
-    let (triggers, more) = (parts.triggers, parts.more);
+        (parts.triggers, parts.more),
+        ChatCard {
+            kind: kind.as_str(),
+            title,
+            lines: chat_lines(d, kind, open),
+            next_steps: next,
+            keywords: vec![
+                highest.as_str(),
+                kind.as_str(),
+                report.cluster.as_str(),
+                report.account.as_str(),
+                report.region.as_str(),
+            ],
+            related: d
+                .new
+                .iter()
+                .chain(&d.resolved)
+                .chain(&d.exempted)
+                .map(|c| crate::formats::arn_of(report, c.resource_type, &c.resource_id))
+                .collect(),
+        },
+    )
+}
+
+/// The card's text: the changes (and, in a reminder, the open violations), ten of each at most, then the
+/// count of open violations.
+fn chat_lines(d: &Diff, kind: Kind, open: &[&RuleResult]) -> Vec<String> {
     let mut lines: Vec<String> = vec![];
     for (label, changes) in [
         ("new", &d.new),
@@ -309,35 +336,7 @@ fn chatbot(parts: &Parts<'_>, highest: Severity, title: &str) -> Value {
         }
     }
     lines.push(format!("_Open violations now_: {}", open.len()));
-    // Steps for what is new (or, in a reminder, still open), worst first.
-    let next = match kind {
-        Kind::Change => next_steps(d.new.iter().map(|c| (c.severity, c.rule_id.as_str()))),
-        Kind::Reminder => next_steps(open.iter().map(|r| (r.severity, r.rule_id.as_str()))),
-    };
-    chat_card(
-        report,
-        (triggers, more),
-        ChatCard {
-            kind: kind.as_str(),
-            title,
-            lines,
-            next_steps: next,
-            keywords: vec![
-                highest.as_str(),
-                kind.as_str(),
-                report.cluster.as_str(),
-                report.account.as_str(),
-                report.region.as_str(),
-            ],
-            related: d
-                .new
-                .iter()
-                .chain(&d.resolved)
-                .chain(&d.exempted)
-                .map(|c| crate::formats::arn_of(report, c.resource_type, &c.resource_id))
-                .collect(),
-        },
-    )
+    lines
 }
 
 #[cfg(test)]
