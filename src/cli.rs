@@ -338,24 +338,14 @@ async fn scan(args: ScanArgs, call_timeout: Option<f64>) -> Result<i32, CliError
 }
 
 fn print_report(report: &crate::scan::ScanReport, format: Format) {
-    let now = std::time::SystemTime::now();
-    let at = crate::formats::rfc3339(now);
     match format {
         Format::Json => println!("{}", crate::report::json(report)),
         Format::Table => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             print!("{}", crate::report::table(report, color));
         }
-        Format::Asff => println!("{}", pretty(&crate::formats::asff::findings(report, &at))),
-        Format::Ocsf => {
-            let ms = now
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            println!(
-                "{}",
-                pretty(&crate::formats::ocsf::findings(report, &at, ms))
-            )
-        }
+        Format::Asff => println!("{}", pretty(&crate::formats::asff::findings(report))),
+        Format::Ocsf => println!("{}", pretty(&crate::formats::ocsf::findings(report))),
         Format::Sarif => println!("{}", pretty(&crate::formats::sarif::log(report))),
     }
 }
@@ -468,14 +458,12 @@ async fn state(cmd: StateCommand) -> Result<i32, CliError> {
             let config = aws_config(region.as_deref()).await?;
             let account = match account {
                 Some(a) => a,
-                None => aws_sdk_sts::Client::new(&config)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| CliError(crate::collect::error_line("sts:GetCallerIdentity", &e)))?
-                    .account()
-                    .unwrap_or_default()
-                    .to_string(),
+                None => {
+                    crate::echo::caller_identity(&config)
+                        .await
+                        .map_err(CliError)?
+                        .0
+                }
             };
             let region = config.region().map(|r| r.to_string()).unwrap_or_default();
             let store = Store::new(aws_sdk_dynamodb::Client::new(&config), table);

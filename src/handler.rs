@@ -68,8 +68,8 @@ pub struct Context {
     pub home_account: OnceCell<String>,
     /// The central exemption list, read per invocation (briefly cached) into the evaluation's settings.
     pub exemptions: Option<crate::exemptions::load::Source>,
-    /// The function's own identity (STS GetCallerIdentity), asked once, when an event could be its echo.
-    own_arn: OnceCell<String>,
+    /// The function's own account and ARN (STS GetCallerIdentity), asked once, when first needed.
+    own_identity: OnceCell<(String, String)>,
     /// The accounts the scheduled sweep covers (`None`: the schedule's own account only).
     pub member_accounts: Option<MemberAccounts>,
     /// The regions the scheduled sweep covers (empty: the schedule's own region only).
@@ -125,6 +125,32 @@ pub enum ContextError {
     },
 }
 
+impl ContextError {
+    /// `value` when it is a name of `len` characters, each an ASCII letter, a digit or one of `extra`;
+    /// else the error naming the variable and what it should be.
+    pub(crate) fn check_name(
+        var: &'static str,
+        value: String,
+        len: std::ops::RangeInclusive<usize>,
+        extra: &str,
+        expected: &str,
+    ) -> Result<String, ContextError> {
+        let valid = len.contains(&value.len())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+        if valid {
+            Ok(value)
+        } else {
+            Err(ContextError::Invalid {
+                var,
+                value,
+                expected: expected.into(),
+            })
+        }
+    }
+}
+
 fn number<T: std::str::FromStr>(
     var: &'static str,
     default: T,
@@ -159,7 +185,7 @@ impl Context {
             member_role: None,
             home_account: OnceCell::new(),
             exemptions: None,
-            own_arn: OnceCell::new(),
+            own_identity: OnceCell::new(),
             member_accounts: None,
             regions: vec![],
             deadline_margin: Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECS),
@@ -197,18 +223,13 @@ impl Context {
             });
         }
         if let Some(role) = env(ENV_MEMBER_ROLE) {
-            let valid = role.len() <= 64
-                && role
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-            if !valid {
-                return Err(ContextError::Invalid {
-                    var: ENV_MEMBER_ROLE,
-                    value: role,
-                    expected: "an IAM role name (not an ARN)".into(),
-                });
-            }
-            ctx.member_role = Some(role);
+            ctx.member_role = Some(ContextError::check_name(
+                ENV_MEMBER_ROLE,
+                role,
+                1..=64,
+                "+=,.@_-",
+                "an IAM role name (not an ARN)",
+            )?);
         }
         ctx.member_accounts = member_accounts(env(ENV_MEMBER_ACCOUNTS))?;
         if let Some(v) = env(ENV_REGIONS) {
@@ -274,20 +295,22 @@ impl Context {
         if let Some(a) = self.home_account.get() {
             return Ok(a.clone());
         }
+        self.own_identity().await.map(|(account, _)| account)
+    }
+
+    /// The function's own account and ARN as STS knows them, asked once per container for every use: the
+    /// home account, the echo check, the audit of the fixes made with the function's own role.
+    pub async fn own_identity(&self) -> Result<(String, String), String> {
+        if let Some(id) = self.own_identity.get() {
+            return Ok(id.clone());
+        }
         let base = self
             .base
             .as_ref()
             .ok_or("no base configuration to ask STS with")?;
-        let id = aws_sdk_sts::Client::new(base)
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| crate::collect::error_line("sts:GetCallerIdentity", &e))?;
-        let account = id
-            .account()
-            .ok_or("sts:GetCallerIdentity returned no account")?
-            .to_string();
-        Ok(self.home_account.get_or_init(|| account).clone())
+        let (account, arn) = crate::echo::caller_identity(base).await?;
+        let _ = self.home_account.set(account.clone());
+        Ok(self.own_identity.get_or_init(|| (account, arn)).clone())
     }
 
     /// The settings of one invocation: the context's, with the exemption list as of today.
@@ -305,20 +328,11 @@ impl Context {
         if !crate::echo::is_fix_call(&e.event_source, &e.event_name) {
             return false;
         }
-        let own = match self.own_arn.get() {
-            Some(arn) => arn.clone(),
-            None => {
-                let Some(base) = &self.base else { return false };
-                match crate::echo::caller_identity(base).await {
-                    Ok((account, arn)) => {
-                        let _ = self.home_account.set(account);
-                        self.own_arn.get_or_init(|| arn).clone()
-                    }
-                    Err(error) => {
-                        warn!(%error, "own identity unknown: a possible echo is evaluated");
-                        return false;
-                    }
-                }
+        let own = match self.own_identity().await {
+            Ok((_, arn)) => arn,
+            Err(error) => {
+                warn!(%error, "own identity unknown: a possible echo is evaluated");
+                return false;
             }
         };
         crate::echo::is_own_fix(e, &own, self.member_role.as_deref())

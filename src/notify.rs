@@ -1,11 +1,11 @@
 //! SNS notifications: one message per evaluated cluster with violations, a form per protocol.
 
 use crate::event::Trigger;
-use crate::rules::{RuleResult, Severity, Status};
+use crate::rules::{ResourceType, RuleResult, Severity, Status};
 use crate::sanitize;
 use crate::scan::ClusterReport;
-use aws_sdk_sns::types::MessageAttributeValue;
-use serde_json::{json, Value};
+use crate::state::store::StoredMessage;
+use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 
 pub mod change;
@@ -41,19 +41,13 @@ pub(crate) fn event_name(triggers: &[Trigger]) -> String {
         })
 }
 
-/// The message for one cluster, or `None` when it has no violation.
-pub struct Message {
-    pub subject: String,
-    pub body: String,
-    pub attributes: Vec<(String, MessageAttributeValue)>,
-}
-
 /// SNS takes at most 256 KiB per message; the body holds the machine JSON three times over.
 pub(crate) const MAX_BODY: usize = 250 * 1024;
 /// Triggers named in a message; a storm's hundreds of records about one cluster are counted, not listed.
 pub(crate) const MAX_TRIGGERS: usize = 10;
 
-pub fn message(report: &ClusterReport, all_triggers: &[Trigger]) -> Option<Message> {
+/// The message for one cluster (`"notification": "full"`), or `None` when it has no violation.
+pub fn message(report: &ClusterReport, all_triggers: &[Trigger]) -> Option<StoredMessage> {
     let mut all_fails: Vec<&RuleResult> = report.failures().collect();
     all_fails.sort_by_key(|r| std::cmp::Reverse(r.severity));
     let triggers = &all_triggers[..all_triggers.len().min(MAX_TRIGGERS)];
@@ -81,7 +75,7 @@ fn build(
     fails: &[&RuleResult],
     triggers: &[Trigger],
     more_triggers: usize,
-) -> Option<Message> {
+) -> Option<StoredMessage> {
     let highest = fails.iter().map(|r| r.severity).max()?;
     let rule_ids: BTreeSet<&str> = all_fails.iter().map(|r| r.rule_id.as_str()).collect();
     let n = all_fails.len();
@@ -93,15 +87,50 @@ fn build(
         report.region
     );
     let subject = sanitize::subject(&subject);
-    let unknown: Vec<&RuleResult> = report
+    let unknown = unknowns(report);
+    let keep = fails.len().max(1);
+    let machine = Value::Object(machine_json(
+        report,
+        "full",
+        highest,
+        (triggers, more_triggers),
+        (fails, n),
+        &unknown,
+        keep,
+    ));
+    let chat = chatbot(report, fails, triggers, more_triggers, highest, &subject);
+    let email = email(report, fails, triggers, more_triggers, keep);
+    Some(StoredMessage {
+        notification: "full".into(),
+        subject,
+        body: protocol_body(&machine, email, &chat),
+        attributes: attributes(report, highest, "full", &rule_ids, triggers),
+    })
+}
+
+/// The cluster's results that could not be judged (UNKNOWN): every message lists them, so a gap is seen.
+pub(crate) fn unknowns(report: &ClusterReport) -> Vec<&RuleResult> {
+    report
         .results
         .iter()
         .filter(|r| r.status == Status::Unknown)
-        .collect();
-    // The size guard halves these with the findings: a storm of fixes or unknowns must not cut the message.
-    let keep = fails.len().max(1);
+        .collect()
+}
+
+/// What every machine-readable message carries: the cluster, the worst severity, the triggers (named, and
+/// counted), the open findings (listed, and counted), and the unknowns and fixes, which the size guard
+/// cuts to `keep` with the findings: a storm of fixes or unknowns must not cut the message.
+pub(crate) fn machine_json(
+    report: &ClusterReport,
+    notification: &str,
+    highest: Severity,
+    (triggers, more_triggers): (&[Trigger], usize),
+    (findings, findings_total): (&[&RuleResult], usize),
+    unknown: &[&RuleResult],
+    keep: usize,
+) -> Map<String, Value> {
     let machine = json!({
-        "notification": "full",
+        "notification": notification,
         "cluster": report.cluster,
         "account": report.account,
         "region": report.region,
@@ -109,49 +138,59 @@ fn build(
         "highest_severity": highest,
         "triggers": triggers.iter().map(trigger_json).collect::<Vec<_>>(),
         "triggers_total": triggers.len() + more_triggers,
-        "findings": fails,
-        "findings_total": n,
+        "findings": findings,
+        "findings_total": findings_total,
         "unknown": &unknown[..unknown.len().min(keep)],
         "unknown_total": unknown.len(),
         "remediations": &report.remediations[..report.remediations.len().min(keep)],
         "remediations_total": report.remediations.len(),
     });
-    let body = json!({
+    match machine {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The SNS body of `message_structure: json`: the machine JSON for queues and functions, the text for
+/// e-mail, the chat card for HTTPS (Amazon Q Developer in chat applications).
+pub(crate) fn protocol_body(machine: &Value, email: String, chat: &Value) -> String {
+    json!({
         "default": machine.to_string(),
         "sqs": machine.to_string(),
         "lambda": machine.to_string(),
-        "email": email(report, fails, triggers, more_triggers, keep),
-        "https": chatbot(report, fails, triggers, more_triggers, highest, &subject).to_string(),
-    });
-    let s = |v: &str| {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(v)
-            .build()
-    };
-    let attributes = [
-        ("severity", s(highest.as_str())),
-        ("cluster", s(&report.cluster)),
-        ("account", s(&report.account)),
-        ("region", s(&report.region)),
-        ("event_name", s(&event_name(triggers))),
-        ("notification", s("full")),
-        (
-            "rule_ids",
-            MessageAttributeValue::builder()
-                .data_type("String.Array")
-                .string_value(serde_json::to_string(&rule_ids).unwrap_or_default())
-                .build(),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k.to_string(), v.ok()?)))
-    .collect();
-    Some(Message {
-        subject,
-        body: body.to_string(),
-        attributes,
+        "email": email,
+        "https": chat.to_string(),
     })
+    .to_string()
+}
+
+/// Message attributes for subscription filters: `severity` is the message's worst, `rule_ids` the rules it
+/// is about; `event_name` only when the triggers name one (SNS refuses an attribute without a value).
+pub(crate) fn attributes(
+    report: &ClusterReport,
+    highest: Severity,
+    notification: &str,
+    rule_ids: &BTreeSet<&str>,
+    triggers: &[Trigger],
+) -> Vec<(String, String, String)> {
+    let s = |k: &str, v: &str| (k.to_string(), "String".to_string(), v.to_string());
+    let mut attributes = vec![
+        s("severity", highest.as_str()),
+        s("cluster", &report.cluster),
+        s("account", &report.account),
+        s("region", &report.region),
+    ];
+    let event = event_name(triggers);
+    if !event.is_empty() {
+        attributes.push(s("event_name", &event));
+    }
+    attributes.push(s("notification", notification));
+    attributes.push((
+        "rule_ids".into(),
+        "String.Array".into(),
+        serde_json::to_string(rule_ids).unwrap_or_default(),
+    ));
+    attributes
 }
 
 pub(crate) fn who(triggers: &[Trigger], more: usize) -> Vec<String> {
@@ -189,24 +228,13 @@ fn email(
         report.account,
         report.region
     );
-    for w in who(triggers, more) {
-        out += &format!("  - {}\n", sanitize::plain(&w));
-    }
+    out += &email_triggers(triggers, more);
     out += "\nViolations:\n";
     let mut sorted = fails.to_vec();
     sorted.sort_by_key(|r| std::cmp::Reverse(r.severity));
     for r in sorted {
-        out += &format!(
-            "  [{}] {} on {} {}: {}\n",
-            r.severity,
-            r.rule_id,
-            r.resource_type.as_str(),
-            sanitize::plain(&r.resource_id),
-            sanitize::plain(&r.message)
-        );
-        if let Some(rule) = crate::rules::find(&r.rule_id) {
-            out += &format!("      What to do: {}\n", rule.meta.resolution);
-        }
+        out += &result_email_line(r);
+        out += &advice_line(&r.rule_id);
     }
     if !report.remediations.is_empty() {
         out += "\nAutomatic remediation:\n";
@@ -289,23 +317,51 @@ fn chatbot(
     highest: Severity,
     title: &str,
 ) -> Value {
-    let mut lines: Vec<String> = fails
-        .iter()
-        .take(10)
-        .map(|r| {
-            format!(
-                "• *{}* `{}` on `{}`: {}",
-                r.severity,
-                r.rule_id,
-                sanitize::slack(&r.resource_id),
-                sanitize::slack(&r.message)
-            )
-        })
-        .collect();
+    let mut lines: Vec<String> = fails.iter().take(10).map(|r| result_chat_line(r)).collect();
     if fails.len() > 10 {
         lines.push(format!("…and {} more", fails.len() - 10));
     }
-    let next = next_steps(fails.iter().map(|r| (r.severity, r.rule_id.as_str())));
+    chat_card(
+        report,
+        (triggers, more),
+        ChatCard {
+            kind: "violations",
+            title,
+            lines,
+            next_steps: next_steps(fails.iter().map(|r| (r.severity, r.rule_id.as_str()))),
+            keywords: vec![
+                highest.as_str(),
+                report.cluster.as_str(),
+                report.account.as_str(),
+                report.region.as_str(),
+            ],
+            related: fails
+                .iter()
+                .map(|r| crate::formats::resource_arn(report, r))
+                .collect(),
+        },
+    )
+}
+
+/// What a chat card says beyond the cluster and the triggers, which every card carries.
+pub(crate) struct ChatCard<'a> {
+    /// `violations`, `change` or `reminder`: in the card's id and event type.
+    pub kind: &'a str,
+    pub title: &'a str,
+    pub lines: Vec<String>,
+    pub next_steps: Vec<String>,
+    pub keywords: Vec<&'a str>,
+    /// ARNs of the resources the card is about.
+    pub related: BTreeSet<String>,
+}
+
+/// A custom notification for Amazon Q Developer in chat applications, threaded per cluster; outside strings
+/// are escaped for Slack.
+pub(crate) fn chat_card(
+    report: &ClusterReport,
+    (triggers, more): (&[Trigger], usize),
+    card: ChatCard<'_>,
+) -> Value {
     let who: Vec<String> = who(triggers, more)
         .iter()
         .map(|w| sanitize::slack(w))
@@ -313,22 +369,84 @@ fn chatbot(
     json!({
         "version": "1.0",
         "source": "custom",
-        "id": chat_id(report, "violations"),
+        "id": chat_id(report, card.kind),
         "content": {
             "textType": "client-markdown",
-            "title": sanitize::slack(title),
-            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who.join("; ")),
-            "nextSteps": next,
-            "keywords": [highest.as_str(), report.cluster.as_str(), report.account.as_str(), report.region.as_str()],
+            "title": sanitize::slack(card.title),
+            "description": format!("{}\n\n_Triggered by_: {}", card.lines.join("\n"), who.join("; ")),
+            "nextSteps": card.next_steps,
+            "keywords": card.keywords,
         },
         "metadata": {
             "threadId": format!("eks-warden/{}/{}/{}", report.account, report.region, report.cluster),
-            "summary": title,
-            "eventType": "eks-warden-violations",
-            "relatedResources": fails.iter().map(|r| crate::formats::resource_arn(report, r)).collect::<BTreeSet<_>>(),
+            "summary": card.title,
+            "eventType": format!("eks-warden-{}", card.kind),
+            "relatedResources": card.related,
             "additionalContext": {"cluster": report.cluster, "account": report.account, "region": report.region},
         },
     })
+}
+
+/// One finding as a line of a chat card, after a label such as `*new* ` (or none).
+pub(crate) fn chat_line(
+    label: &str,
+    severity: Severity,
+    rule_id: &str,
+    resource_id: &str,
+    message: &str,
+) -> String {
+    format!(
+        "• {label}*{severity}* `{rule_id}` on `{}`: {}",
+        sanitize::slack(resource_id),
+        sanitize::slack(message)
+    )
+}
+
+/// An open finding as a line of a chat card.
+pub(crate) fn result_chat_line(r: &RuleResult) -> String {
+    chat_line("", r.severity, &r.rule_id, &r.resource_id, &r.message)
+}
+
+/// An open finding as a line of the e-mail text.
+pub(crate) fn result_email_line(r: &RuleResult) -> String {
+    email_line(
+        r.severity,
+        &r.rule_id,
+        r.resource_type,
+        &r.resource_id,
+        &r.message,
+    )
+}
+
+/// One finding as a line of the e-mail text; the resource id and the message are outside strings.
+pub(crate) fn email_line(
+    severity: Severity,
+    rule_id: &str,
+    resource_type: ResourceType,
+    resource_id: &str,
+    message: &str,
+) -> String {
+    format!(
+        "  [{severity}] {rule_id} on {} {}: {}\n",
+        resource_type.as_str(),
+        sanitize::plain(resource_id),
+        sanitize::plain(message)
+    )
+}
+
+/// What to do about a finding of this rule, under its e-mail line (nothing for a rule no longer known).
+pub(crate) fn advice_line(rule_id: &str) -> String {
+    crate::rules::find(rule_id)
+        .map(|rule| format!("      What to do: {}\n", rule.meta.resolution))
+        .unwrap_or_default()
+}
+
+/// Who set the evaluation off, one e-mail line each.
+pub(crate) fn email_triggers(triggers: &[Trigger], more: usize) -> String {
+    who(triggers, more)
+        .iter()
+        .map(|w| format!("  - {}\n", sanitize::plain(w)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -359,17 +477,7 @@ mod tests {
                 finding_id: String::new(),
             })
             .collect();
-        ClusterReport {
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            cluster: cluster.into(),
-            cluster_arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{cluster}"),
-            owner: None,
-            status: "ACTIVE".into(),
-            results,
-            aws_calls: 7,
-            remediations: vec![],
-        }
+        crate::formats::fixture::cluster(cluster, results)
     }
 
     fn trigger() -> Trigger {
@@ -427,7 +535,7 @@ mod tests {
             chat["metadata"]["threadId"],
             "eks-warden/111122223333/eu-west-1/prod"
         );
-        let names: Vec<&str> = m.attributes.iter().map(|(k, _)| k.as_str()).collect();
+        let names: Vec<&str> = m.attributes.iter().map(|(k, _, _)| k.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -440,11 +548,11 @@ mod tests {
                 "rule_ids"
             ]
         );
-        let rule_ids = &m.attributes[6].1;
-        assert_eq!(rule_ids.data_type(), "String.Array");
+        let (_, data_type, rule_ids) = &m.attributes[6];
+        assert_eq!(data_type, "String.Array");
         assert_eq!(
-            rule_ids.string_value(),
-            Some(r#"["endpoint-private-disabled","sg-open-ingress"]"#)
+            rule_ids,
+            r#"["endpoint-private-disabled","sg-open-ingress"]"#
         );
     }
 
@@ -472,16 +580,8 @@ mod tests {
         let mut r = report(1, "prod");
         r.results[0].message = "group <https://evil.example|Click to acknowledge> @here".into();
         r.results[0].finding_id = "ewf-1".into();
-        let fixed = BTreeSet::new();
-        let d = crate::state::diff::diff(
-            &Default::default(),
-            crate::state::diff::Seen::Evaluated {
-                results: &r.results,
-                enabled: &|_| true,
-                fixed: &fixed,
-            },
-            "2026-12-02T00:00:00Z",
-        );
+        let d =
+            crate::state::diff::evaluated(&Default::default(), &r.results, "2026-12-02T00:00:00Z");
         assert_eq!(d.new.len(), 1);
         let change = change::message(&r, &[hostile_trigger()], &d, change::Kind::Change, &[]);
         let full = message(&r, &[hostile_trigger()]).unwrap();
@@ -581,17 +681,7 @@ mod storm_tests {
                 finding_id: String::new(),
             })
             .collect();
-        let report = ClusterReport {
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            cluster: "prod".into(),
-            cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
-            owner: None,
-            status: "ACTIVE".into(),
-            results,
-            aws_calls: 9,
-            remediations: vec![],
-        };
+        let report = crate::formats::fixture::cluster("prod", results);
         let triggers: Vec<Trigger> = (0..500)
             .map(|i| Trigger::Direct {
                 clusters: vec![format!("prod-{i}")],

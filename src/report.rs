@@ -1,7 +1,8 @@
 //! CLI output: the stable JSON report and the table a person reads.
 
+use crate::baseline::{Comparison, Mark};
 use crate::rules::{self, Severity, Status};
-use crate::scan::ScanReport;
+use crate::scan::{ClusterReport, ScanReport, Summary};
 use std::fmt::Write;
 
 pub fn json(report: &ScanReport) -> String {
@@ -34,65 +35,102 @@ pub fn table(report: &ScanReport, color: bool) -> String {
     let p = Paint(color);
     let mut out = String::new();
     for c in &report.clusters {
-        let fails = c.failures().count();
-        let unknown = c
-            .results
-            .iter()
-            .filter(|r| r.status == Status::Unknown)
-            .count();
-        let verdict = match (fails, unknown) {
-            (0, 0) => p.wrap("32", "no violations"),
-            (0, u) => format!("no violations, {u} unknown"),
-            (f, 0) => format!("{f} violation{}", plural(f)),
-            (f, u) => format!("{f} violation{}, {u} unknown", plural(f)),
-        };
+        cluster_section(&mut out, &p, c, report.baseline.as_ref());
+    }
+    remediation_section(&mut out, &p, &report.clusters);
+    if let Some(b) = report.baseline.as_ref().filter(|b| !b.resolved.is_empty()) {
+        resolved_section(&mut out, b);
+    }
+    for e in &report.skipped {
+        let _ = writeln!(out, "{} — skipped: {}", e.cluster, e.error);
+    }
+    for e in &report.errors {
         let _ = writeln!(
             out,
-            "{} ({}/{}) {} — {}",
-            p.wrap("1", &c.cluster),
-            c.account,
-            c.region,
-            c.status,
-            verdict
+            "{} — {}: {}",
+            e.cluster,
+            p.wrap("1;31", "not evaluated"),
+            e.error
         );
-        let mut lines: Vec<_> = c
-            .results
-            .iter()
-            .filter(|r| matches!(r.status, Status::Fail | Status::Unknown))
-            .collect();
-        lines.sort_by(|a, b| {
-            (b.status == Status::Fail, b.severity).cmp(&(a.status == Status::Fail, a.severity))
-        });
-        for r in lines {
-            let sev = if r.status == Status::Fail {
-                p.sev(r.severity)
-            } else {
-                p.wrap("2", "UNKNOWN ")
-            };
-            // With a baseline, a column says whether the violation is new.
-            let mark = match &report.baseline {
-                None => String::new(),
-                Some(b) => match b.mark(&r.finding_id) {
-                    Some(crate::baseline::Mark::New) => p.wrap("1", &format!("{:<10}", "new")),
-                    Some(m) => format!("{:<10}", m.as_str()),
-                    None => format!("{:<10}", ""),
-                },
-            };
-            let _ = writeln!(
-                out,
-                "  {sev} {mark}{:<32} {:<14} {:<24} {}",
-                r.rule_id,
-                r.resource_type.as_str(),
-                r.resource_id,
-                r.message
-            );
-        }
     }
-    for c in report
-        .clusters
+    summary_line(&mut out, &report.summary);
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(
+            out,
+            "against {}: {} new, {} unchanged, {} resolved",
+            b.source,
+            b.new.len(),
+            b.unchanged.len(),
+            b.resolved.len()
+        );
+    }
+    out
+}
+
+/// A cluster's heading with its verdict, then its failures and unknowns, failures first, worst first.
+fn cluster_section(out: &mut String, p: &Paint, c: &ClusterReport, baseline: Option<&Comparison>) {
+    let fails = c.failures().count();
+    let unknown = c
+        .results
         .iter()
-        .filter(|c| !c.remediations.is_empty())
-    {
+        .filter(|r| r.status == Status::Unknown)
+        .count();
+    let verdict = match (fails, unknown) {
+        (0, 0) => p.wrap("32", "no violations"),
+        (0, u) => format!("no violations, {u} unknown"),
+        (f, 0) => format!("{f} violation{}", plural(f)),
+        (f, u) => format!("{f} violation{}, {u} unknown", plural(f)),
+    };
+    let _ = writeln!(
+        out,
+        "{} ({}/{}) {} — {}",
+        p.wrap("1", &c.cluster),
+        c.account,
+        c.region,
+        c.status,
+        verdict
+    );
+    let mut lines: Vec<_> = c
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Unknown))
+        .collect();
+    lines.sort_by(|a, b| {
+        (b.status == Status::Fail, b.severity).cmp(&(a.status == Status::Fail, a.severity))
+    });
+    for r in lines {
+        let sev = if r.status == Status::Fail {
+            p.sev(r.severity)
+        } else {
+            p.wrap("2", "UNKNOWN ")
+        };
+        let mark = baseline_mark(p, baseline, &r.finding_id);
+        let _ = writeln!(
+            out,
+            "  {sev} {mark}{:<32} {:<14} {:<24} {}",
+            r.rule_id,
+            r.resource_type.as_str(),
+            r.resource_id,
+            r.message
+        );
+    }
+}
+
+/// With a baseline, a column says whether the violation is new; without one, no column.
+fn baseline_mark(p: &Paint, baseline: Option<&Comparison>, finding_id: &str) -> String {
+    match baseline {
+        None => String::new(),
+        Some(b) => match b.mark(finding_id) {
+            Some(Mark::New) => p.wrap("1", &format!("{:<10}", "new")),
+            Some(m) => format!("{:<10}", m.as_str()),
+            None => format!("{:<10}", ""),
+        },
+    }
+}
+
+/// Per cluster that had fixes: each fix's outcome and the call it made (or would make).
+fn remediation_section(out: &mut String, p: &Paint, clusters: &[ClusterReport]) {
+    for c in clusters.iter().filter(|c| !c.remediations.is_empty()) {
         let _ = writeln!(out, "{} — remediation:", p.wrap("1", &c.cluster));
         for m in &c.remediations {
             let call = m
@@ -111,34 +149,27 @@ pub fn table(report: &ScanReport, color: bool) -> String {
             );
         }
     }
-    if let Some(b) = report.baseline.as_ref().filter(|b| !b.resolved.is_empty()) {
-        let _ = writeln!(out, "resolved since {}:", b.source);
-        for f in &b.resolved {
-            let _ = writeln!(
-                out,
-                "  {:<8} {:<10}{:<32} {:<24} {} ({})",
-                f.severity.as_str(),
-                f.now,
-                f.rule_id,
-                f.resource_id,
-                f.cluster,
-                f.message
-            );
-        }
-    }
-    for e in &report.skipped {
-        let _ = writeln!(out, "{} — skipped: {}", e.cluster, e.error);
-    }
-    for e in &report.errors {
+}
+
+/// The baseline's failures that this scan no longer reports.
+fn resolved_section(out: &mut String, b: &Comparison) {
+    let _ = writeln!(out, "resolved since {}:", b.source);
+    for f in &b.resolved {
         let _ = writeln!(
             out,
-            "{} — {}: {}",
-            e.cluster,
-            p.wrap("1;31", "not evaluated"),
-            e.error
+            "  {:<8} {:<10}{:<32} {:<24} {} ({})",
+            f.severity.as_str(),
+            f.now,
+            f.rule_id,
+            f.resource_id,
+            f.cluster,
+            f.message
         );
     }
-    let s = &report.summary;
+}
+
+/// The closing count: clusters, violations by severity, unknown, exempt, passed, not evaluated.
+fn summary_line(out: &mut String, s: &Summary) {
     let by_sev: Vec<String> = [
         Severity::Critical,
         Severity::High,
@@ -169,17 +200,6 @@ pub fn table(report: &ScanReport, color: bool) -> String {
             String::new()
         }
     );
-    if let Some(b) = &report.baseline {
-        let _ = writeln!(
-            out,
-            "against {}: {} new, {} unchanged, {} resolved",
-            b.source,
-            b.new.len(),
-            b.unchanged.len(),
-            b.resolved.len()
-        );
-    }
-    out
 }
 
 fn plural(n: usize) -> &'static str {

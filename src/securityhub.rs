@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn every_asff_field_reaches_the_sdk_model() {
         let report = crate::formats::fixture::report();
-        let findings = asff::findings(&report, "2026-12-02T06:00:00Z");
+        let findings = asff::findings(&report);
         for v in &findings {
             let f = to_sdk(v).unwrap();
             assert_eq!(f.id(), v["Id"].as_str());

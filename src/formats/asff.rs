@@ -16,12 +16,13 @@ const PRODUCT_FIELD_MAX: usize = 2048;
 /// ProductFields holds at most 50 pairs; eks-warden's own keys leave room for this much evidence.
 const EVIDENCE_FIELDS_MAX: usize = 40;
 
-/// Every PASS, FAIL and EXEMPT result of the report, as ASFF findings.
-pub fn findings(report: &ScanReport, generated_at: &str) -> Vec<Value> {
+/// Every PASS, FAIL and EXEMPT result of the report, as ASFF findings, stamped with the time of the
+/// evaluation (the report's `generated_at`), not the time they are printed.
+pub fn findings(report: &ScanReport) -> Vec<Value> {
     report
         .clusters
         .iter()
-        .flat_map(|c| cluster_findings(c, generated_at))
+        .flat_map(|c| cluster_findings(c, &report.generated_at))
         .collect()
 }
 
@@ -140,7 +141,7 @@ mod tests {
     #[test]
     fn unknown_is_left_out_and_ids_are_the_report_s() {
         let report = fixture::report();
-        let f = findings(&report, "2026-12-02T06:00:00Z");
+        let f = findings(&report);
         let ids: Vec<&str> = f.iter().map(|x| x["Id"].as_str().unwrap()).collect();
         assert_eq!(
             ids,
@@ -173,7 +174,7 @@ mod tests {
     fn long_fields_respect_security_hub_limits() {
         let mut report = fixture::report();
         report.clusters[0].results[0].message = "x".repeat(5000);
-        let f = findings(&report, "2026-12-02T06:00:00Z");
+        let f = findings(&report);
         let d = f[0]["Description"].as_str().unwrap();
         assert_eq!(d.chars().count(), DESCRIPTION_MAX);
         for x in &f {

@@ -83,13 +83,6 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
-/// RFC 3339 (UTC) of a moment, as every format writes time.
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    aws_smithy_types::DateTime::from(t)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 pub(crate) mod fixture {
     use crate::rules::{ResourceType, RuleResult, Severity, Status};
@@ -109,31 +102,41 @@ pub(crate) mod fixture {
         }
     }
 
+    /// An ACTIVE cluster of account 111122223333 in eu-west-1 with these results, no owner and no fixes.
+    pub fn cluster(name: &str, results: Vec<RuleResult>) -> ClusterReport {
+        ClusterReport {
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            cluster: name.into(),
+            cluster_arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"),
+            owner: None,
+            status: "ACTIVE".into(),
+            results,
+            aws_calls: 9,
+            remediations: vec![],
+        }
+    }
+
     /// One cluster with a FAIL, a PASS, an UNKNOWN and an EXEMPT result.
     pub fn report() -> ScanReport {
         use ResourceType::*;
+        let results = vec![
+            result("sg-open-ingress", Status::Fail, SecurityGroup, "sg-1"),
+            result("endpoint-private-disabled", Status::Pass, Cluster, "prod"),
+            result(
+                "network-policy-not-enforced",
+                Status::Unknown,
+                Cluster,
+                "prod",
+            ),
+            result("nodes-public-ip", Status::Exempt, Subnet, "subnet-1"),
+        ];
         ScanReport {
             clusters: vec![ClusterReport {
-                account: "111122223333".into(),
-                region: "eu-west-1".into(),
-                cluster: "prod".into(),
-                cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
                 owner: Some("payments".into()),
-                status: "ACTIVE".into(),
-                results: vec![
-                    result("sg-open-ingress", Status::Fail, SecurityGroup, "sg-1"),
-                    result("endpoint-private-disabled", Status::Pass, Cluster, "prod"),
-                    result(
-                        "network-policy-not-enforced",
-                        Status::Unknown,
-                        Cluster,
-                        "prod",
-                    ),
-                    result("nodes-public-ip", Status::Exempt, Subnet, "subnet-1"),
-                ],
-                aws_calls: 9,
-                remediations: vec![],
+                ..cluster("prod", results)
             }],
+            generated_at: "2026-12-02T06:00:00Z".into(),
             ..ScanReport::default()
         }
     }

@@ -16,8 +16,10 @@ const CLASS_UID: u32 = 2003;
 const TYPE_UID: u32 = CLASS_UID * 100 + 1;
 
 /// Every result of the report, UNKNOWN included (compliance status Unknown: OCSF records events, it does
-/// not overwrite state).
-pub fn findings(report: &ScanReport, generated_at: &str, epoch_ms: i64) -> Vec<Value> {
+/// not overwrite state). Each finding's time is the evaluation's (the report's `generated_at`).
+pub fn findings(report: &ScanReport) -> Vec<Value> {
+    let generated_at = report.generated_at.as_str();
+    let epoch_ms = epoch_ms(generated_at);
     report
         .clusters
         .iter()
@@ -27,6 +29,14 @@ pub fn findings(report: &ScanReport, generated_at: &str, epoch_ms: i64) -> Vec<V
                 .map(move |r| finding(c, r, generated_at, epoch_ms))
         })
         .collect()
+}
+
+/// `time` is epoch milliseconds of the same moment as `time_dt`; 0 for a report that carries no time.
+fn epoch_ms(rfc3339: &str) -> i64 {
+    aws_smithy_types::DateTime::from_str(rfc3339, aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+        .and_then(|t| t.to_millis().ok())
+        .unwrap_or(0)
 }
 
 fn severity_id(s: Severity) -> (u8, &'static str) {
@@ -142,12 +152,12 @@ mod tests {
 
     #[test]
     fn one_compliance_finding_per_result() {
-        let f = findings(
-            &fixture::report(),
-            "2026-12-02T06:00:00Z",
-            1_796_000_000_000,
-        );
+        let f = findings(&fixture::report());
         assert_eq!(f.len(), 4);
+        // The evaluation's time, in both of OCSF's forms.
+        assert!(f
+            .iter()
+            .all(|x| x["time_dt"] == "2026-12-02T06:00:00Z" && x["time"] == 1_796_191_200_000_i64));
         assert!(f
             .iter()
             .all(|x| x["class_uid"] == 2003 && x["type_uid"] == 200301));

@@ -1,7 +1,11 @@
 //! Change and reminder messages (with a state table): what changed on a cluster leads, the full list of
 //! open violations follows, and the fixes applied since the last message are shown.
 
-use super::{chat_id, event_name, next_steps, trigger_json, who, MAX_BODY, MAX_TRIGGERS};
+use super::{
+    advice_line, attributes, chat_card, chat_line, email_line, email_triggers, machine_json,
+    next_steps, protocol_body, result_chat_line, result_email_line, unknowns, ChatCard, MAX_BODY,
+    MAX_TRIGGERS,
+};
 use crate::event::Trigger;
 use crate::rules::{RuleResult, Severity, Status};
 use crate::sanitize;
@@ -53,8 +57,17 @@ pub fn message(
         .max(d.new.len())
         .max(d.resolved.len())
         .max(d.exempted.len());
+    let parts = Parts {
+        report,
+        triggers,
+        more,
+        d,
+        kind,
+        audit,
+        open: &open,
+    };
     loop {
-        let m = build(report, triggers, more, d, kind, audit, &open, keep);
+        let m = build(&parts, keep);
         if m.body.len() <= MAX_BODY || keep <= 1 {
             return m;
         }
@@ -76,17 +89,29 @@ fn counts(d: &Diff) -> String {
     parts.join(", ")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    report: &ClusterReport,
-    triggers: &[Trigger],
+/// What every part of one message is built from: the cluster, its triggers (those named, and how many
+/// more), the diff, the kind, the fixes since the last message and the open violations, worst first.
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    report: &'a ClusterReport,
+    triggers: &'a [Trigger],
     more: usize,
-    d: &Diff,
+    d: &'a Diff,
     kind: Kind,
-    audit: &[&AuditEntry],
-    open: &[&RuleResult],
-    keep: usize,
-) -> StoredMessage {
+    audit: &'a [&'a AuditEntry],
+    open: &'a [&'a RuleResult],
+}
+
+/// The message with every list cut to `keep` items.
+fn build(parts: &Parts<'_>, keep: usize) -> StoredMessage {
+    let Parts {
+        report,
+        d,
+        kind,
+        open,
+        ..
+    } = *parts;
+    let (triggers, more) = (parts.triggers, parts.more);
     let highest = match kind {
         Kind::Change => d.highest(),
         Kind::Reminder => open.iter().map(|r| r.severity).max(),
@@ -105,63 +130,40 @@ fn build(
         report.cluster, report.account, report.region
     ));
     let cut = |c: &[Change]| c.iter().take(keep).cloned().collect::<Vec<_>>();
-    let audit_json: Vec<&Value> = audit.iter().map(|a| &a.entry).collect();
-    let unknown: Vec<&RuleResult> = report
-        .results
-        .iter()
-        .filter(|r| r.status == Status::Unknown)
-        .collect();
-    let machine = json!({
-        "notification": kind.as_str(),
-        "generated_at": crate::state::rfc3339(std::time::SystemTime::now()),
-        "version": env!("CARGO_PKG_VERSION"),
-        "cluster": report.cluster,
-        "cluster_arn": report.cluster_arn,
-        "account": report.account,
-        "region": report.region,
-        "status": report.status,
-        "highest_severity": highest,
-        "triggers": triggers.iter().map(trigger_json).collect::<Vec<_>>(),
-        "triggers_total": triggers.len() + more,
-        "changes": {"new": cut(&d.new), "resolved": cut(&d.resolved), "exempted": cut(&d.exempted)},
-        "changes_total": {"new": d.new.len(), "resolved": d.resolved.len(), "exempted": d.exempted.len()},
-        "findings": &open[..open.len().min(keep)],
-        "findings_total": open.len(),
-        // The size guard halves these with the changes: a storm of fixes or unknowns must not cut the message.
-        "unknown": &unknown[..unknown.len().min(keep)],
-        "unknown_total": unknown.len(),
-        "remediations": &report.remediations[..report.remediations.len().min(keep)],
-        "remediations_total": report.remediations.len(),
-        "audit": &audit_json[..audit_json.len().min(keep)],
-        "audit_total": audit_json.len(),
-    });
-    let text = email(report, triggers, more, d, kind, audit, open, &unknown, keep);
-    let chat = chatbot(report, triggers, more, d, kind, open, highest, &subject);
-    let body = json!({
-        "default": machine.to_string(),
-        "sqs": machine.to_string(),
-        "lambda": machine.to_string(),
-        "email": text,
-        "https": chat.to_string(),
-    });
-    let attributes = attributes(report, triggers, d, kind, open, highest);
-    StoredMessage {
-        notification: kind.as_str().into(),
-        subject,
-        body: body.to_string(),
-        attributes,
-    }
-}
-
-/// Message attributes for subscription filters; `severity` is the highest among the changes.
-fn attributes(
-    report: &ClusterReport,
-    triggers: &[Trigger],
-    d: &Diff,
-    kind: Kind,
-    open: &[&RuleResult],
-    highest: Severity,
-) -> Vec<(String, String, String)> {
+    let audit_json: Vec<&Value> = parts.audit.iter().map(|a| &a.entry).collect();
+    let unknown = unknowns(report);
+    let mut machine = machine_json(
+        report,
+        kind.as_str(),
+        highest,
+        (triggers, more),
+        (&open[..open.len().min(keep)], open.len()),
+        &unknown,
+        keep,
+    );
+    machine.extend([
+        (
+            "generated_at".to_string(),
+            json!(crate::state::rfc3339(std::time::SystemTime::now())),
+        ),
+        ("version".to_string(), json!(env!("CARGO_PKG_VERSION"))),
+        ("cluster_arn".to_string(), json!(report.cluster_arn)),
+        (
+            "changes".to_string(),
+            json!({"new": cut(&d.new), "resolved": cut(&d.resolved), "exempted": cut(&d.exempted)}),
+        ),
+        (
+            "changes_total".to_string(),
+            json!({"new": d.new.len(), "resolved": d.resolved.len(), "exempted": d.exempted.len()}),
+        ),
+        (
+            "audit".to_string(),
+            json!(&audit_json[..audit_json.len().min(keep)]),
+        ),
+        ("audit_total".to_string(), json!(audit_json.len())),
+    ]);
+    let text = email(parts, &unknown, keep);
+    let chat = chatbot(parts, highest, &subject);
     let rule_ids: BTreeSet<&str> = match kind {
         Kind::Change => d
             .new
@@ -172,24 +174,12 @@ fn attributes(
             .collect(),
         Kind::Reminder => open.iter().map(|r| r.rule_id.as_str()).collect(),
     };
-    let s = |k: &str, v: &str| (k.to_string(), "String".to_string(), v.to_string());
-    let mut attributes = vec![
-        s("severity", highest.as_str()),
-        s("cluster", &report.cluster),
-        s("account", &report.account),
-        s("region", &report.region),
-        s("notification", kind.as_str()),
-        (
-            "rule_ids".into(),
-            "String.Array".into(),
-            serde_json::to_string(&rule_ids).unwrap_or_default(),
-        ),
-    ];
-    let event = event_name(triggers);
-    if !event.is_empty() {
-        attributes.push(s("event_name", &event));
+    StoredMessage {
+        notification: kind.as_str().into(),
+        subject,
+        body: protocol_body(&Value::Object(machine), text, &chat),
+        attributes: attributes(report, highest, kind.as_str(), &rule_ids, triggers),
     }
-    attributes
 }
 
 fn change_lines(out: &mut String, title: &str, changes: &[Change], keep: usize, advice: bool) {
@@ -198,18 +188,15 @@ fn change_lines(out: &mut String, title: &str, changes: &[Change], keep: usize, 
     }
     *out += &format!("{title} ({}):\n", changes.len());
     for c in changes.iter().take(keep) {
-        *out += &format!(
-            "  [{}] {} on {} {}: {}\n",
+        *out += &email_line(
             c.severity,
-            c.rule_id,
-            c.resource_type.as_str(),
-            sanitize::plain(&c.resource_id),
-            sanitize::plain(&c.message)
+            &c.rule_id,
+            c.resource_type,
+            &c.resource_id,
+            &c.message,
         );
         if advice {
-            if let Some(rule) = crate::rules::find(&c.rule_id) {
-                *out += &format!("      What to do: {}\n", rule.meta.resolution);
-            }
+            *out += &advice_line(&c.rule_id);
         }
     }
     if changes.len() > keep {
@@ -218,18 +205,18 @@ fn change_lines(out: &mut String, title: &str, changes: &[Change], keep: usize, 
     *out += "\n";
 }
 
-#[allow(clippy::too_many_arguments)]
-fn email(
-    report: &ClusterReport,
-    triggers: &[Trigger],
-    more: usize,
-    d: &Diff,
-    kind: Kind,
-    audit: &[&AuditEntry],
-    open: &[&RuleResult],
-    unknown: &[&RuleResult],
-    keep: usize,
-) -> String {
+/// The e-mail text: what changed, who set it off, the fixes since the last message, what could not be
+/// read, then every open violation.
+fn email(parts: &Parts<'_>, unknown: &[&RuleResult], keep: usize) -> String {
+    let Parts {
+        report,
+        triggers,
+        more,
+        d,
+        kind,
+        audit,
+        open,
+    } = *parts;
     let mut out = match kind {
         Kind::Change => format!(
             "eks-warden: {} on EKS cluster {} in account {}, region {}.\n\n",
@@ -250,9 +237,7 @@ fn email(
     change_lines(&mut out, "Resolved", &d.resolved, keep, false);
     change_lines(&mut out, "Exempted", &d.exempted, keep, false);
     out += "Triggered by:\n";
-    for w in who(triggers, more) {
-        out += &format!("  - {}\n", sanitize::plain(&w));
-    }
+    out += &email_triggers(triggers, more);
     if !audit.is_empty() {
         out += "\nFixes applied since the last message (remediation audit):\n";
         for a in audit.iter().take(keep) {
@@ -283,29 +268,48 @@ fn email(
     }
     out += &format!("\nOpen violations now ({}):\n", open.len());
     for r in open.iter().take(keep) {
-        out += &format!(
-            "  [{}] {} on {} {}: {}\n",
-            r.severity,
-            r.rule_id,
-            r.resource_type.as_str(),
-            sanitize::plain(&r.resource_id),
-            sanitize::plain(&r.message)
-        );
+        out += &result_email_line(r);
     }
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn chatbot(
-    report: &ClusterReport,
-    triggers: &[Trigger],
-    more: usize,
-    d: &Diff,
-    kind: Kind,
-    open: &[&RuleResult],
-    highest: Severity,
-    title: &str,
-) -> Value {
+/// The chat card, threaded with the cluster's other cards; its next steps are for what is new (or, in a
+/// reminder, still open), worst first.
+fn chatbot(parts: &Parts<'_>, highest: Severity, title: &str) -> Value {
+    let (report, d, kind, open) = (parts.report, parts.d, parts.kind, parts.open);
+    let next = match kind {
+        Kind::Change => next_steps(d.new.iter().map(|c| (c.severity, c.rule_id.as_str()))),
+        Kind::Reminder => next_steps(open.iter().map(|r| (r.severity, r.rule_id.as_str()))),
+    };
+    chat_card(
+        report,
+        (parts.triggers, parts.more),
+        ChatCard {
+            kind: kind.as_str(),
+            title,
+            lines: chat_lines(d, kind, open),
+            next_steps: next,
+            keywords: vec![
+                highest.as_str(),
+                kind.as_str(),
+                report.cluster.as_str(),
+                report.account.as_str(),
+                report.region.as_str(),
+            ],
+            related: d
+                .new
+                .iter()
+                .chain(&d.resolved)
+                .chain(&d.exempted)
+                .map(|c| crate::formats::arn_of(report, c.resource_type, &c.resource_id))
+                .collect(),
+        },
+    )
+}
+
+/// The card's text: the changes (and, in a reminder, the open violations), ten of each at most, then the
+/// count of open violations.
+fn chat_lines(d: &Diff, kind: Kind, open: &[&RuleResult]) -> Vec<String> {
     let mut lines: Vec<String> = vec![];
     for (label, changes) in [
         ("new", &d.new),
@@ -313,12 +317,13 @@ fn chatbot(
         ("exempted", &d.exempted),
     ] {
         for c in changes.iter().take(10) {
-            lines.push(format!(
-                "• *{label}* *{}* `{}` on `{}`: {}",
+            let label = format!("*{label}* ");
+            lines.push(chat_line(
+                &label,
                 c.severity,
-                c.rule_id,
-                sanitize::slack(&c.resource_id),
-                sanitize::slack(&c.message)
+                &c.rule_id,
+                &c.resource_id,
+                &c.message,
             ));
         }
         if changes.len() > 10 {
@@ -327,79 +332,30 @@ fn chatbot(
     }
     if kind == Kind::Reminder {
         for r in open.iter().take(10) {
-            lines.push(format!(
-                "• *{}* `{}` on `{}`: {}",
-                r.severity,
-                r.rule_id,
-                sanitize::slack(&r.resource_id),
-                sanitize::slack(&r.message)
-            ));
+            lines.push(result_chat_line(r));
         }
     }
     lines.push(format!("_Open violations now_: {}", open.len()));
-    // Steps for what is new (or, in a reminder, still open), worst first.
-    let next = match kind {
-        Kind::Change => next_steps(d.new.iter().map(|c| (c.severity, c.rule_id.as_str()))),
-        Kind::Reminder => next_steps(open.iter().map(|r| (r.severity, r.rule_id.as_str()))),
-    };
-    let who: Vec<String> = who(triggers, more)
-        .iter()
-        .map(|w| sanitize::slack(w))
-        .collect();
-    json!({
-        "version": "1.0",
-        "source": "custom",
-        "id": chat_id(report, kind.as_str()),
-        "content": {
-            "textType": "client-markdown",
-            "title": sanitize::slack(title),
-            "description": format!("{}\n\n_Triggered by_: {}", lines.join("\n"), who.join("; ")),
-            "nextSteps": next,
-            "keywords": [highest.as_str(), kind.as_str(), report.cluster.as_str(), report.account.as_str(), report.region.as_str()],
-        },
-        "metadata": {
-            "threadId": format!("eks-warden/{}/{}/{}", report.account, report.region, report.cluster),
-            "summary": title,
-            "eventType": format!("eks-warden-{}", kind.as_str()),
-            "relatedResources": d.new.iter().chain(&d.resolved).chain(&d.exempted).map(|c| crate::formats::arn_of(report, c.resource_type, &c.resource_id)).collect::<BTreeSet<_>>(),
-            "additionalContext": {"cluster": report.cluster, "account": report.account, "region": report.region},
-        },
-    })
+    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::fixture;
     use crate::rules::ResourceType;
-    use crate::state::diff::{diff, Seen};
+    use crate::state::diff::{diff, evaluated, Seen};
     use std::collections::BTreeMap;
 
     fn result(rule: &str, resource: &str, severity: Severity, status: Status) -> RuleResult {
         RuleResult {
-            rule_id: rule.into(),
             severity,
-            status,
-            resource_type: ResourceType::SecurityGroup,
-            resource_id: resource.into(),
-            message: format!("{rule} on {resource}"),
-            evidence: Default::default(),
-            discriminator: None,
-            finding_id: format!("ewf-{rule}-{resource}"),
+            ..fixture::result(rule, status, ResourceType::SecurityGroup, resource)
         }
     }
 
     fn report(results: Vec<RuleResult>) -> ClusterReport {
-        ClusterReport {
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            cluster: "prod".into(),
-            cluster_arn: "arn:aws:eks:eu-west-1:111122223333:cluster/prod".into(),
-            owner: None,
-            status: "ACTIVE".into(),
-            results,
-            aws_calls: 7,
-            remediations: vec![],
-        }
+        fixture::cluster("prod", results)
     }
 
     fn machine(m: &StoredMessage) -> Value {
@@ -418,16 +374,7 @@ mod tests {
                 Status::Fail,
             ),
         ]);
-        let prev = diff(
-            &BTreeMap::new(),
-            Seen::Evaluated {
-                results: &before.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t1",
-        )
-        .open;
+        let prev = evaluated(&BTreeMap::new(), &before.results, "t1").open;
         let now = report(vec![
             result("sg-open-ingress", "sg-1", Severity::High, Status::Pass),
             result(
@@ -439,15 +386,7 @@ mod tests {
             result("sg-open-ingress", "sg-2", Severity::Critical, Status::Fail),
             result("sg-open-ingress", "sg-3", Severity::High, Status::Fail),
         ]);
-        let d = diff(
-            &prev,
-            Seen::Evaluated {
-                results: &now.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t2",
-        );
+        let d = evaluated(&prev, &now.results, "t2");
         let m = message(&now, &[], &d, Kind::Change, &[]);
         assert_eq!(
             m.subject,
@@ -488,16 +427,7 @@ mod tests {
             Severity::High,
             Status::Fail,
         )]);
-        let prev = diff(
-            &BTreeMap::new(),
-            Seen::Evaluated {
-                results: &before.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t1",
-        )
-        .open;
+        let prev = evaluated(&BTreeMap::new(), &before.results, "t1").open;
         let d = diff(&prev, Seen::Gone, "t2");
         let m = message(&before, &[], &d, Kind::Change, &[]);
         assert!(
@@ -506,15 +436,7 @@ mod tests {
             "{}",
             m.subject
         );
-        let same = diff(
-            &prev,
-            Seen::Evaluated {
-                results: &before.results,
-                enabled: &|_| true,
-                fixed: &Default::default(),
-            },
-            "t3",
-        );
+        let same = evaluated(&prev, &before.results, "t3");
         let r = message(&before, &[], &same, Kind::Reminder, &[]);
         assert_eq!(
             r.subject,

@@ -126,6 +126,28 @@ pub async fn remediate(
         &*run.history,
         &mut pass,
     );
+    let users = group_users(clients, &fresh, &candidates).await;
+    let applied = apply_pass(clients, cluster, candidates, &users, policy, run, &mut pass).await;
+    if !applied.is_empty() {
+        verify_pass(clients, cluster, settings, applied, &mut pass).await;
+    }
+    // Report in the order of the findings, whatever stage decided each.
+    let position = |m: &Remediation| {
+        wanted
+            .iter()
+            .position(|r| r.rule_id == m.rule_id && r.resource_id == m.resource_id)
+    };
+    pass.remediations.sort_by_key(|m| position(m));
+    Ok(pass)
+}
+
+/// Who else uses the groups a revoke would touch: read only now that a fix is about to act, one read for
+/// the whole pass, none when no revoke is planned.
+async fn group_users(
+    clients: &Clients,
+    fresh: &ClusterSnapshot,
+    candidates: &[(RuleResult, Action)],
+) -> GroupUsers {
     let groups: BTreeSet<String> = candidates
         .iter()
         .filter_map(|(_, a)| match a {
@@ -133,16 +155,29 @@ pub async fn remediate(
             _ => None,
         })
         .collect();
-    // Who else uses the groups: read only now that a fix is about to act, one read for the whole pass.
-    let users = if groups.is_empty() {
+    if groups.is_empty() {
         Ok(Default::default())
     } else {
         let rule = "sg-open-ingress";
-        ownership::other_users(clients, &fresh, &groups, rule).await
-    };
-    let mut applied: Vec<(RuleResult, Action, String)> = Vec::new();
+        ownership::other_users(clients, fresh, &groups, rule).await
+    }
+}
+
+/// Runs each candidate that the shared-group check lets through, within the write budget (a dry run only
+/// reports it); returns the fixes applied, with their budget note, for verification, and records a
+/// remediation for every other candidate.
+async fn apply_pass(
+    clients: &Clients,
+    cluster: &str,
+    candidates: Vec<(RuleResult, Action)>,
+    users: &GroupUsers,
+    policy: &Policy,
+    run: &mut Run<'_>,
+    pass: &mut Pass,
+) -> Vec<(RuleResult, Action, String)> {
+    let mut applied = Vec::new();
     for (r, action) in candidates {
-        if let Err(why) = shared_check(&action, &users, policy) {
+        if let Err(why) = shared_check(&action, users, policy) {
             pass.remediations
                 .push(Remediation::skipped(&r, Some(action), why));
             continue;
@@ -156,28 +191,9 @@ pub async fn remediate(
             ));
             continue;
         }
-        let wanted_calls = action.write_calls();
-        let granted = run.budget.take(wanted_calls);
-        if granted == 0 {
-            pass.recheck = true;
-            let why = format!(
-                "deferred: the limit of {} write calls per invocation ({ENV_MAX_FIXES}) is reached; the \
-                 re-check continues",
-                run.budget.max()
-            );
-            pass.remediations
-                .push(Remediation::skipped(&r, Some(action), why));
+        let Some((action, note)) = within_budget(&r, action, run.budget, pass) else {
             continue;
-        }
-        let action = action.truncated(granted);
-        let mut note = String::new();
-        if granted < wanted_calls {
-            pass.recheck = true;
-            note = format!(
-                " ({granted} of {wanted_calls} calls within the limit of {ENV_MAX_FIXES}; the rest \
-                 deferred to the re-check)"
-            );
-        }
+        };
         info!(cluster, rule = %r.rule_id, resource = %r.resource_id, call = action.permission(), "remediating");
         match actuator::execute(clients, &action).await {
             Err(e) => {
@@ -193,25 +209,48 @@ pub async fn remediate(
             }
         }
     }
-    if !applied.is_empty() {
-        verify_pass(clients, cluster, settings, applied, &mut pass).await;
-    }
-    // Report in the order of the findings, whatever stage decided each.
-    let position = |m: &Remediation| {
-        wanted
-            .iter()
-            .position(|r| r.rule_id == m.rule_id && r.resource_id == m.resource_id)
-    };
-    pass.remediations.sort_by_key(|m| position(m));
-    Ok(pass)
+    applied
 }
 
+/// Takes the action's write calls from the invocation's budget: the action cut to what was granted, with a
+/// note when part of it is deferred; none (and a `skipped` remediation) when nothing was granted. Either
+/// way a deferral asks for the re-check.
+fn within_budget(
+    r: &RuleResult,
+    action: Action,
+    budget: &Budget,
+    pass: &mut Pass,
+) -> Option<(Action, String)> {
+    let wanted_calls = action.write_calls();
+    let granted = budget.take(wanted_calls);
+    if granted == 0 {
+        pass.recheck = true;
+        let why = format!(
+            "deferred: the limit of {} write calls per invocation ({ENV_MAX_FIXES}) is reached; the \
+             re-check continues",
+            budget.max()
+        );
+        pass.remediations
+            .push(Remediation::skipped(r, Some(action), why));
+        return None;
+    }
+    let action = action.truncated(granted);
+    let mut note = String::new();
+    if granted < wanted_calls {
+        pass.recheck = true;
+        note = format!(
+            " ({granted} of {wanted_calls} calls within the limit of {ENV_MAX_FIXES}; the rest \
+             deferred to the re-check)"
+        );
+    }
+    Some((action, note))
+}
+
+/// Who else uses each group a revoke would touch, or why that could not be read.
+type GroupUsers = Result<std::collections::BTreeMap<String, Vec<OtherUser>>, String>;
+
 /// A group revoke acts only where this cluster alone uses the group (see [`guardrails::sole_user`]).
-fn shared_check(
-    action: &Action,
-    users: &Result<std::collections::BTreeMap<String, Vec<OtherUser>>, String>,
-    policy: &Policy,
-) -> Result<(), String> {
+fn shared_check(action: &Action, users: &GroupUsers, policy: &Policy) -> Result<(), String> {
     let Action::RevokeSecurityGroupIngress { group_id, .. } = action else {
         return Ok(());
     };

@@ -40,6 +40,32 @@ fn lead(leads: &mut Leads, cluster: &str, evidence: String) {
         .insert(evidence);
 }
 
+/// The clusters of every node instance that `uses` the resource, each lead worded by `say` with the
+/// instance id.
+fn lead_instances(
+    leads: &mut Leads,
+    nodes: &[(Instance, BTreeSet<String>)],
+    uses: impl Fn(&Instance) -> bool,
+    say: impl Fn(&str) -> String,
+) {
+    for (i, clusters) in nodes.iter().filter(|(i, _)| uses(i)) {
+        let inst = i.instance_id().unwrap_or("?");
+        for c in clusters {
+            lead(leads, c, say(inst));
+        }
+    }
+}
+
+/// A resource that leads through another (a route table through its subnet, an interface through its
+/// group): each cluster the other leads to, with each piece of its evidence, worded by `say`.
+fn lead_through(leads: &mut Leads, via: Option<&Leads>, say: impl Fn(&str) -> String) {
+    for (cluster, evidence) in via.into_iter().flatten() {
+        for e in evidence {
+            lead(leads, cluster, say(e));
+        }
+    }
+}
+
 /// Every page of a filtered EC2 read, for each chunk of ids in turn.
 macro_rules! pages {
     ($ec2:expr, $op:ident, $name:literal, $filter:expr, $ids:expr, $items:ident) => {{
@@ -216,19 +242,16 @@ impl BatchResolver<'_> {
             let Some(id) = g.group_id() else { continue };
             let mut leads = Leads::new();
             self.hinted(&idx, g.tags(), id, &mut leads);
-            for (i, clusters) in &users {
-                let uses = i.security_groups().iter().any(|s| s.group_id() == Some(id))
+            let uses = |i: &Instance| {
+                i.security_groups().iter().any(|s| s.group_id() == Some(id))
                     || i.network_interfaces()
                         .iter()
                         .flat_map(|n| n.groups())
-                        .any(|s| s.group_id() == Some(id));
-                if uses {
-                    for c in clusters {
-                        let inst = i.instance_id().unwrap_or("?");
-                        lead(&mut leads, c, format!("node instance {inst} uses {id}"));
-                    }
-                }
-            }
+                        .any(|s| s.group_id() == Some(id))
+            };
+            lead_instances(&mut leads, &users, uses, |inst| {
+                format!("node instance {inst} uses {id}")
+            });
             for (c, ic) in idx.iter().filter(|(_, c)| c.groups.contains(id)) {
                 let _ = ic;
                 lead(&mut leads, c, format!("control plane uses {id}"));
@@ -263,14 +286,10 @@ impl BatchResolver<'_> {
         }
         for id in ids {
             let leads = out.entry(id.clone()).or_default();
-            for (i, clusters) in &users {
-                if i.subnet_id() == Some(id.as_str()) {
-                    for c in clusters {
-                        let inst = i.instance_id().unwrap_or("?");
-                        lead(leads, c, format!("node instance {inst} is in {id}"));
-                    }
-                }
-            }
+            let within = |i: &Instance| i.subnet_id() == Some(id.as_str());
+            lead_instances(leads, &users, within, |inst| {
+                format!("node instance {inst} is in {id}")
+            });
             for c in idx
                 .iter()
                 .filter(|(_, c)| c.subnets.contains(id))
@@ -330,11 +349,9 @@ impl BatchResolver<'_> {
                     }
                 }
                 for s in t.associations().iter().filter_map(|a| a.subnet_id()) {
-                    for (c, ev) in by_subnet.get(s).into_iter().flatten() {
-                        for e in ev {
-                            lead(&mut leads, c, format!("{rtb} routes {s}: {e}"));
-                        }
-                    }
+                    lead_through(&mut leads, by_subnet.get(s), |e| {
+                        format!("{rtb} routes {s}: {e}")
+                    });
                 }
             }
             out.insert(id.clone(), leads);
@@ -398,24 +415,15 @@ impl BatchResolver<'_> {
             }
             self.hinted(&idx, eni.tag_set(), id, &mut leads);
             if let Some(inst) = eni.attachment().and_then(|a| a.instance_id()) {
-                for (i, clusters) in &by_instance {
-                    if i.instance_id() == Some(inst) {
-                        for c in clusters {
-                            lead(
-                                &mut leads,
-                                c,
-                                format!("{id} is attached to node instance {inst}"),
-                            );
-                        }
-                    }
-                }
+                let attached = |i: &Instance| i.instance_id() == Some(inst);
+                lead_instances(&mut leads, &by_instance, attached, |inst| {
+                    format!("{id} is attached to node instance {inst}")
+                });
             }
             for g in eni.groups().iter().filter_map(|g| g.group_id()) {
-                for (c, ev) in by_group.get(g).into_iter().flatten() {
-                    for e in ev {
-                        lead(&mut leads, c, format!("{id} uses {g}: {e}"));
-                    }
-                }
+                lead_through(&mut leads, by_group.get(g), |e| {
+                    format!("{id} uses {g}: {e}")
+                });
             }
             out.insert(id.to_string(), leads);
         }

@@ -114,9 +114,7 @@ mod tests {
         if !required.is_empty() {
             cfg.required_log_types = required.iter().map(|t| t.to_string()).collect();
         }
-        let mut r = evaluate(&s, &cfg);
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, &cfg))
     }
 
     type Case = (

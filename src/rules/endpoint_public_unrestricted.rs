@@ -125,9 +125,7 @@ mod tests {
             allowed_public_cidrs: allow.iter().map(|a| a.parse().unwrap()).collect(),
             ..Settings::default()
         };
-        let mut r = evaluate(&s, &cfg);
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, &cfg))
     }
 
     #[test]
@@ -184,8 +182,6 @@ mod tests {
     fn unreadable_endpoint_is_unknown() {
         let mut s = baseline();
         s.cluster.endpoint = testkit::denied();
-        let r = &evaluate(&s, &Settings::default())[0];
-        assert_eq!(r.status, Status::Unknown);
-        assert!(r.message.contains("AccessDeniedException"), "{}", r.message);
+        testkit::assert_one_cluster_unknown(&evaluate(&s, &Settings::default()));
     }
 }

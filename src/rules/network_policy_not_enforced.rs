@@ -190,9 +190,7 @@ mod tests {
         if let Some(t) = tag {
             s.cluster.tags.insert(NETWORK_POLICY_TAG.into(), t.into());
         }
-        let mut r = evaluate(&s, cfg);
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, cfg))
     }
 
     type Case = (
@@ -203,81 +201,88 @@ mod tests {
         &'static str,
     );
 
+    /// Every case judged with default settings: its status, and a word of its message.
+    fn check(cases: Vec<Case>) {
+        for (what, addons, tag, want, says) in cases {
+            let r = run(addons, tag, &Settings::default());
+            assert_eq!(r.status, want, "{what}: {}", r.message);
+            assert!(r.message.contains(says), "{what}: {}", r.message);
+            assert_eq!(r.resource_type, Cluster);
+        }
+    }
+
+    /// The cluster's add-ons: only the VPC CNI, with these configuration values.
+    fn vpc_cni(config: Option<&str>) -> Fact<Vec<Addon>> {
+        Fact::Known(vec![addon("vpc-cni", config)])
+    }
+
     #[test]
-    fn verdicts() {
+    fn vpc_cni_configuration_verdicts() {
         use Status::*;
         let on_json =
             Some(r#"{"enableNetworkPolicy": "true", "env": {"ENABLE_PREFIX_DELEGATION": "true"}}"#);
         let on_yaml =
             Some("env:\n  WARM_IP_TARGET: \"5\"\nenableNetworkPolicy: \"true\" # agent on\n");
+        let on_flow_yaml = Some(r#"{enableNetworkPolicy: "true", env: {WARM_IP_TARGET: "5"}}"#);
         let off_json = Some(r#"{"enableNetworkPolicy": "false"}"#);
         let nested_yaml = Some("nodeAgent:\n  enableNetworkPolicy: \"true\"\n");
-        let cases: Vec<Case> = vec![
-            (
-                "vpc-cni json on",
-                Fact::Known(vec![addon("vpc-cni", on_json)]),
-                None,
-                Pass,
-                "VPC CNI",
-            ),
-            (
-                "vpc-cni yaml on",
-                Fact::Known(vec![addon("vpc-cni", on_yaml)]),
-                None,
-                Pass,
-                "VPC CNI",
-            ),
+        check(vec![
+            ("vpc-cni json on", vpc_cni(on_json), None, Pass, "VPC CNI"),
+            ("vpc-cni yaml on", vpc_cni(on_yaml), None, Pass, "VPC CNI"),
             (
                 "vpc-cni flow-style yaml on",
-                Fact::Known(vec![addon(
-                    "vpc-cni",
-                    Some(r#"{enableNetworkPolicy: "true", env: {WARM_IP_TARGET: "5"}}"#),
-                )]),
+                vpc_cni(on_flow_yaml),
                 None,
                 Pass,
                 "VPC CNI",
             ),
             (
                 "vpc-cni unreadable configuration",
-                Fact::Known(vec![addon(
-                    "vpc-cni",
-                    Some("enableNetworkPolicy: [unclosed"),
-                )]),
+                vpc_cni(Some("enableNetworkPolicy: [unclosed")),
                 None,
                 Fail,
                 "vpc-cni",
             ),
             (
                 "vpc-cni bool on",
-                Fact::Known(vec![addon(
-                    "vpc-cni",
-                    Some(r#"{"enableNetworkPolicy": true}"#),
-                )]),
+                vpc_cni(Some(r#"{"enableNetworkPolicy": true}"#)),
                 None,
                 Pass,
                 "VPC CNI",
             ),
-            (
-                "vpc-cni off",
-                Fact::Known(vec![addon("vpc-cni", off_json)]),
-                None,
-                Fail,
-                "vpc-cni",
-            ),
+            ("vpc-cni off", vpc_cni(off_json), None, Fail, "vpc-cni"),
             (
                 "vpc-cni default config",
-                Fact::Known(vec![addon("vpc-cni", None)]),
+                vpc_cni(None),
                 None,
                 Fail,
                 "vpc-cni",
             ),
             (
                 "vpc-cni nested key",
-                Fact::Known(vec![addon("vpc-cni", nested_yaml)]),
+                vpc_cni(nested_yaml),
                 None,
                 Fail,
                 "vpc-cni",
             ),
+            (
+                "vpc-cni config denied",
+                Fact::Known(vec![Addon {
+                    name: "vpc-cni".into(),
+                    configuration_values: testkit::denied(),
+                }]),
+                None,
+                Unknown,
+                "vpc-cni",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn other_engines_tags_and_unread_add_ons() {
+        use Status::*;
+        let off_json = Some(r#"{"enableNetworkPolicy": "false"}"#);
+        check(vec![
             ("no add-ons", Fact::Known(vec![]), None, Fail, "tag"),
             (
                 "calico add-on",
@@ -298,7 +303,7 @@ mod tests {
             ),
             (
                 "declared by tag",
-                Fact::Known(vec![addon("vpc-cni", off_json)]),
+                vpc_cni(off_json),
                 Some("calico"),
                 Pass,
                 "declared",
@@ -324,23 +329,7 @@ mod tests {
                 Pass,
                 "declared",
             ),
-            (
-                "vpc-cni config denied",
-                Fact::Known(vec![Addon {
-                    name: "vpc-cni".into(),
-                    configuration_values: testkit::denied(),
-                }]),
-                None,
-                Unknown,
-                "vpc-cni",
-            ),
-        ];
-        for (what, addons, tag, want, says) in cases {
-            let r = run(addons, tag, &Settings::default());
-            assert_eq!(r.status, want, "{what}: {}", r.message);
-            assert!(r.message.contains(says), "{what}: {}", r.message);
-            assert_eq!(r.resource_type, Cluster);
-        }
+        ]);
     }
 
     #[test]

@@ -101,9 +101,7 @@ mod tests {
         let mut s = baseline();
         nodegroups_mut(&mut s)[0].remote_access = remote_access;
         nodegroups_mut(&mut s)[0].remote_access_security_group = Some("sg-0remote000000004".into());
-        let mut r = evaluate(&s, &Settings::default());
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, &Settings::default()))
     }
 
     fn ra(key: Option<&str>, sgs: &[&str]) -> Option<RemoteAccess> {
@@ -170,17 +168,7 @@ mod tests {
     fn unreadable_nodegroups_is_unknown() {
         let mut s = baseline();
         s.nodegroups = testkit::denied();
-        let r = evaluate(&s, &Settings::default());
-        assert_eq!(r.len(), 1);
-        assert_eq!(
-            (r[0].resource_type, r[0].status),
-            (Cluster, Status::Unknown)
-        );
-        assert!(
-            r[0].message.contains("AccessDeniedException"),
-            "{}",
-            r[0].message
-        );
+        testkit::assert_one_cluster_unknown(&evaluate(&s, &Settings::default()));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::{
     Rule, RuleMeta, RuleResult, Severity,
 };
 use crate::model::Part;
-use crate::model::{ClusterSnapshot, MetadataOptions};
+use crate::model::{ClusterSnapshot, LaunchTemplateVersion, MetadataOptions};
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
@@ -76,115 +76,125 @@ fn with_options(r: RuleResult, o: &MetadataOptions) -> RuleResult {
 }
 
 fn evaluate(s: &ClusterSnapshot, _cfg: &Settings) -> Vec<RuleResult> {
+    let mut out = nodegroup_results(s);
+    out.extend(instance_results(s));
+    out
+}
+
+/// One result per managed nodegroup that runs a launch template: the metadata options of the version in use.
+fn nodegroup_results(s: &ClusterSnapshot) -> Vec<RuleResult> {
+    let m = &RULE.meta;
+    let ngs = match s.nodegroups.as_ref() {
+        Err(why) => {
+            let r = RuleResult::unknown(m, Cluster, &s.cluster.name, "managed nodegroups", why);
+            return vec![r];
+        }
+        Ok(ngs) => ngs,
+    };
+    let mut out = Vec::new();
+    for ng in ngs {
+        let Some(lt) = &ng.launch_template else {
+            continue;
+        };
+        let what = format!("the launch template version nodegroup {} uses", ng.name);
+        match lt.in_use.as_ref() {
+            Ok(v) => out.push(judge_template(&ng.name, v)),
+            Err(why) => out.push(RuleResult::unknown(m, Nodegroup, &ng.name, &what, why)),
+        }
+    }
+    out
+}
+
+/// A nodegroup's launch template version: no metadata options fails (IMDSv2 is not pinned), options pass
+/// only when they keep IMDS to IMDSv2 on the node itself.
+fn judge_template(nodegroup: &str, v: &LaunchTemplateVersion) -> RuleResult {
+    let m = &RULE.meta;
+    let label = format!(
+        "launch template {} version {}",
+        v.template_id, v.version_number
+    );
+    let r = match &v.metadata_options {
+        None => RuleResult::fail(
+            m,
+            Nodegroup,
+            nodegroup,
+            format!(
+                "nodegroup {nodegroup}: {label} sets no metadata options, so IMDSv2 is not required"
+            ),
+        ),
+        Some(o) => {
+            let p = problems(o);
+            let r = if p.is_empty() {
+                RuleResult::pass(
+                    m,
+                    Nodegroup,
+                    nodegroup,
+                    format!("nodegroup {nodegroup}: {label} requires IMDSv2 with hop limit 1"),
+                )
+            } else {
+                RuleResult::fail(
+                    m,
+                    Nodegroup,
+                    nodegroup,
+                    format!("nodegroup {nodegroup}: {label} {}", p.join(" and ")),
+                )
+            };
+            with_options(r, o)
+        }
+    };
+    r.with("launch_template", v.template_id.clone())
+        .with("launch_template_version", v.version_number.to_string())
+}
+
+/// The running node instances: one failure per nodegroup (or subnet) of failing instances, an unknown per
+/// instance whose options could not be read, and a cluster-wide pass when every instance is fine.
+fn instance_results(s: &ClusterSnapshot) -> Vec<RuleResult> {
     let m = &RULE.meta;
     let name = &s.cluster.name;
+    let instances = match s.instances.as_ref() {
+        Err(why) => return vec![RuleResult::unknown(m, Cluster, name, "node instances", why)],
+        Ok(instances) => instances,
+    };
     let mut out = Vec::new();
-    match s.nodegroups.as_ref() {
-        Err(why) => out.push(RuleResult::unknown(
+    let mut bad = 0;
+    let mut failing = Vec::new();
+    for i in instances {
+        let o = match i.metadata_options.as_ref() {
+            Ok(o) => o,
+            Err(why) => {
+                bad += 1;
+                out.push(RuleResult::unknown(
+                    m,
+                    Instance,
+                    &i.id,
+                    &format!("the metadata options of {}", i.id),
+                    why,
+                ));
+                continue;
+            }
+        };
+        let p = problems(o);
+        if !p.is_empty() {
+            bad += 1;
+            failing.push((i, p));
+        }
+    }
+    out.extend(
+        super::by_node_group(failing)
+            .into_iter()
+            .map(|((rt, id), members)| judge_group(rt, &id, &members)),
+    );
+    if bad == 0 {
+        out.push(RuleResult::pass(
             m,
             Cluster,
             name,
-            "managed nodegroups",
-            why,
-        )),
-        Ok(ngs) => {
-            for ng in ngs {
-                let Some(lt) = &ng.launch_template else {
-                    continue;
-                };
-                let what = format!("the launch template version nodegroup {} uses", ng.name);
-                let v = match lt.in_use.as_ref() {
-                    Ok(v) => v,
-                    Err(why) => {
-                        out.push(RuleResult::unknown(m, Nodegroup, &ng.name, &what, why));
-                        continue;
-                    }
-                };
-                let label = format!(
-                    "launch template {} version {}",
-                    v.template_id, v.version_number
-                );
-                let r = match &v.metadata_options {
-                    None => RuleResult::fail(
-                        m,
-                        Nodegroup,
-                        &ng.name,
-                        format!(
-                            "nodegroup {}: {label} sets no metadata options, so IMDSv2 is not required",
-                            ng.name
-                        ),
-                    ),
-                    Some(o) => {
-                        let p = problems(o);
-                        let r = if p.is_empty() {
-                            RuleResult::pass(
-                                m,
-                                Nodegroup,
-                                &ng.name,
-                                format!("nodegroup {}: {label} requires IMDSv2 with hop limit 1", ng.name),
-                            )
-                        } else {
-                            RuleResult::fail(
-                                m,
-                                Nodegroup,
-                                &ng.name,
-                                format!("nodegroup {}: {label} {}", ng.name, p.join(" and ")),
-                            )
-                        };
-                        with_options(r, o)
-                    }
-                };
-                out.push(
-                    r.with("launch_template", v.template_id.clone())
-                        .with("launch_template_version", v.version_number.to_string()),
-                );
-            }
-        }
-    }
-    match s.instances.as_ref() {
-        Err(why) => out.push(RuleResult::unknown(m, Cluster, name, "node instances", why)),
-        Ok(instances) => {
-            let mut bad = 0;
-            let mut failing = Vec::new();
-            for i in instances {
-                let o = match i.metadata_options.as_ref() {
-                    Ok(o) => o,
-                    Err(why) => {
-                        bad += 1;
-                        out.push(RuleResult::unknown(
-                            m,
-                            Instance,
-                            &i.id,
-                            &format!("the metadata options of {}", i.id),
-                            why,
-                        ));
-                        continue;
-                    }
-                };
-                let p = problems(o);
-                if !p.is_empty() {
-                    bad += 1;
-                    failing.push((i, p));
-                }
-            }
-            out.extend(
-                super::by_node_group(failing)
-                    .into_iter()
-                    .map(|((rt, id), members)| judge_group(rt, &id, &members)),
-            );
-            if bad == 0 {
-                out.push(RuleResult::pass(
-                    m,
-                    Cluster,
-                    name,
-                    format!(
-                        "all {} node instance(s) of cluster {name} require IMDSv2 with hop limit 1 (or have \
-                         the metadata endpoint off)",
-                        instances.len()
-                    ),
-                ));
-            }
-        }
+            format!(
+                "all {} node instance(s) of cluster {name} require IMDSv2 with hop limit 1 (or have \
+                 the metadata endpoint off)",
+                instances.len()
+            ),
+        ));
     }
     out
 }

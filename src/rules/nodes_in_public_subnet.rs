@@ -233,17 +233,7 @@ mod tests {
     fn unreadable_nodegroups_is_one_cluster_unknown() {
         let mut s = baseline();
         s.nodegroups = testkit::denied();
-        let r = evaluate(&s, &Settings::default());
-        assert_eq!(r.len(), 1);
-        assert_eq!(
-            (r[0].resource_type, r[0].status),
-            (Cluster, Status::Unknown)
-        );
-        assert!(
-            r[0].message.contains("AccessDeniedException"),
-            "{}",
-            r[0].message
-        );
+        testkit::assert_one_cluster_unknown(&evaluate(&s, &Settings::default()));
     }
 
     #[test]

@@ -183,50 +183,39 @@ mod tests {
         (rt, id.to_string(), st, sev)
     }
 
+    /// The two groups of the baseline, the cluster's then the nodes', with their verdicts.
+    fn groups(cluster: (Status, Severity), node: (Status, Severity)) -> Vec<Row> {
+        vec![
+            row(SecurityGroup, CLUSTER_SG, cluster.0, cluster.1),
+            row(SecurityGroup, NODE_SG, node.0, node.1),
+        ]
+    }
+
     #[test]
     fn table() {
         use Severity::{Critical, High};
         use Status::*;
         let cases: &[(&str, Mutate, Vec<Row>)] = &[
-            (
-                "baseline",
-                |_| {},
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Pass, High),
-                    row(SecurityGroup, NODE_SG, Pass, High),
-                ],
-            ),
+            ("baseline", |_| {}, groups((Pass, High), (Pass, High))),
             (
                 "ssh from anywhere",
                 |s| open_ingress(s, NODE_SG, "0.0.0.0/0", "tcp", 22, 22),
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Pass, High),
-                    row(SecurityGroup, NODE_SG, Fail, High),
-                ],
+                groups((Pass, High), (Fail, High)),
             ),
             (
                 "ipv6 world",
                 |s| open_ingress(s, NODE_SG, "::/0", "tcp", 443, 443),
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Pass, High),
-                    row(SecurityGroup, NODE_SG, Fail, High),
-                ],
+                groups((Pass, High), (Fail, High)),
             ),
             (
                 "all tcp ports is critical",
                 |s| open_ingress(s, CLUSTER_SG, "0.0.0.0/0", "tcp", 0, 65535),
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Fail, Critical),
-                    row(SecurityGroup, NODE_SG, Pass, High),
-                ],
+                groups((Fail, Critical), (Pass, High)),
             ),
             (
                 "all protocols is critical",
                 |s| open_ingress(s, CLUSTER_SG, "0.0.0.0/0", "-1", -1, -1),
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Fail, Critical),
-                    row(SecurityGroup, NODE_SG, Pass, High),
-                ],
+                groups((Fail, Critical), (Pass, High)),
             ),
             (
                 "one failure per open rule",
@@ -244,30 +233,21 @@ mod tests {
             (
                 "a narrower cidr passes",
                 |s| open_ingress(s, NODE_SG, "0.0.0.0/1", "tcp", 22, 22),
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Pass, High),
-                    row(SecurityGroup, NODE_SG, Pass, High),
-                ],
+                groups((Pass, High), (Pass, High)),
             ),
             (
                 "group unreadable",
                 |s| {
                     s.security_groups.insert(NODE_SG.into(), testkit::denied());
                 },
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Pass, High),
-                    row(SecurityGroup, NODE_SG, Unknown, High),
-                ],
+                groups((Pass, High), (Unknown, High)),
             ),
             (
                 "group missing",
                 |s| {
                     s.security_groups.remove(CLUSTER_SG);
                 },
-                vec![
-                    row(SecurityGroup, CLUSTER_SG, Unknown, High),
-                    row(SecurityGroup, NODE_SG, Pass, High),
-                ],
+                groups((Unknown, High), (Pass, High)),
             ),
             (
                 "instances unreadable",

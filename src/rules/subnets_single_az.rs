@@ -99,9 +99,7 @@ mod tests {
                 s.subnets.remove(SUBNET_B);
             }
         }
-        let mut r = evaluate(&s, &Settings::default());
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, &Settings::default()))
     }
 
     #[test]

@@ -15,23 +15,22 @@ fn private_subnet(id: &str, az: &str) -> Subnet {
         vpc_id: VPC.into(),
         availability_zone: az.into(),
         map_public_ip_on_launch: false,
-        route_table: Fact::Known(RouteTable {
-            id: "rtb-0private000000001".into(),
-            explicit: true,
-            routes: vec![
-                Route {
-                    destination: "10.0.0.0/16".into(),
-                    target: "local".into(),
-                    state: "active".into(),
-                },
-                Route {
-                    destination: "0.0.0.0/0".into(),
-                    target: "nat-0000000000000001".into(),
-                    state: "active".into(),
-                },
-            ],
-        }),
+        route_table: Fact::Known(route_table("rtb-0private000000001", "nat-0000000000000001")),
         tags: BTreeMap::new(),
+    }
+}
+
+/// An explicitly associated route table: the VPC's local route, and the default route through `gateway`.
+fn route_table(id: &str, gateway: &str) -> RouteTable {
+    let route = |destination: &str, target: &str| Route {
+        destination: destination.into(),
+        target: target.into(),
+        state: "active".into(),
+    };
+    RouteTable {
+        id: id.into(),
+        explicit: true,
+        routes: vec![route("10.0.0.0/16", "local"), route("0.0.0.0/0", gateway)],
     }
 }
 
@@ -158,6 +157,28 @@ pub fn denied<T>() -> Fact<T> {
     Fact::unknown("AccessDeniedException", "not authorized")
 }
 
+/// The one result a rule gives for the whole cluster.
+pub fn only(mut r: Vec<crate::rules::RuleResult>) -> crate::rules::RuleResult {
+    assert_eq!(r.len(), 1, "{r:?}");
+    r.remove(0)
+}
+
+/// What a rule gives when the one input it needs was [`denied`]: a single UNKNOWN on the cluster that
+/// names the AWS error.
+pub fn assert_one_cluster_unknown(r: &[crate::rules::RuleResult]) {
+    use crate::rules::{ResourceType, Status};
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (r[0].resource_type, r[0].status),
+        (ResourceType::Cluster, Status::Unknown)
+    );
+    assert!(
+        r[0].message.contains("AccessDeniedException"),
+        "{}",
+        r[0].message
+    );
+}
+
 pub fn endpoint_mut(s: &mut ClusterSnapshot) -> &mut Endpoint {
     match &mut s.cluster.endpoint {
         Fact::Known(e) => e,
@@ -218,20 +239,8 @@ pub fn open_ingress(
 
 /// Gives a subnet its own route table with a default route to an internet gateway.
 pub fn make_public(s: &mut ClusterSnapshot, subnet: &str) {
-    subnet_mut(s, subnet).route_table = Fact::Known(RouteTable {
-        id: "rtb-0public0000000001".into(),
-        explicit: true,
-        routes: vec![
-            Route {
-                destination: "10.0.0.0/16".into(),
-                target: "local".into(),
-                state: "active".into(),
-            },
-            Route {
-                destination: "0.0.0.0/0".into(),
-                target: "igw-00000000000000001".into(),
-                state: "active".into(),
-            },
-        ],
-    });
+    subnet_mut(s, subnet).route_table = Fact::Known(route_table(
+        "rtb-0public0000000001",
+        "igw-00000000000000001",
+    ));
 }

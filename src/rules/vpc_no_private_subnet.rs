@@ -119,9 +119,7 @@ mod tests {
                 }
             }
         }
-        let mut r = evaluate(&s, &Settings::default());
-        assert_eq!(r.len(), 1);
-        r.remove(0)
+        testkit::only(evaluate(&s, &Settings::default()))
     }
 
     #[test]

@@ -251,8 +251,28 @@ fn absent(
     }
 }
 
+/// The diff of a plain evaluation (every rule enabled, nothing fixed): what most tests of the lifecycle
+/// and its messages need.
+#[cfg(test)]
+pub(crate) fn evaluated(
+    prev: &BTreeMap<String, OpenFinding>,
+    results: &[RuleResult],
+    now: &str,
+) -> Diff {
+    diff(
+        prev,
+        Seen::Evaluated {
+            results,
+            enabled: &|_| true,
+            fixed: &BTreeSet::new(),
+        },
+        now,
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use super::evaluated as run;
     use super::*;
 
     fn r(rule: &str, resource: &str, status: Status) -> RuleResult {
@@ -271,10 +291,6 @@ mod tests {
 
     const SG: &str = "sg-open-ingress";
     const LOG: &str = "control-plane-logging-incomplete";
-
-    fn run(prev: &BTreeMap<String, OpenFinding>, results: &[RuleResult], now: &str) -> Diff {
-        run_with(prev, results, now, &|_| true, &BTreeSet::new())
-    }
 
     fn run_with(
         prev: &BTreeMap<String, OpenFinding>,

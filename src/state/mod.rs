@@ -40,20 +40,17 @@ pub struct Lifecycle {
     pub audit_days: u32,
     /// Another invocation may take over a pending message once it is this old (seconds).
     pub claim_after_secs: i64,
-    /// Asked once who the function is, for the audit of the fixes it makes with its own role.
-    sts: aws_sdk_sts::Client,
-    caller: std::sync::OnceLock<String>,
 }
 
 impl Lifecycle {
-    pub fn new(config: &aws_config::SdkConfig, store: Store) -> Self {
+    /// `_config` is the configuration the store's client was made from; the function's own identity, which
+    /// the audit names, is the context's ([`Context::own_identity`]), asked once for every use.
+    pub fn new(_config: &aws_config::SdkConfig, store: Store) -> Self {
         Lifecycle {
             store,
             remind_after_hours: 24,
             audit_days: 90,
             claim_after_secs: 60,
-            sts: aws_sdk_sts::Client::new(config),
-            caller: std::sync::OnceLock::new(),
         }
     }
 
@@ -65,18 +62,9 @@ impl Lifecycle {
                 return format!("arn:{partition}:iam::{account}:role/{role}");
             }
         }
-        if let Some(arn) = self.caller.get() {
-            return arn.clone();
-        }
-        match self.sts.get_caller_identity().send().await {
-            Ok(out) => {
-                let arn = out.arn().unwrap_or("unknown").to_string();
-                self.caller.get_or_init(|| arn).clone()
-            }
-            Err(e) => format!(
-                "unknown ({})",
-                crate::collect::error_line("sts:GetCallerIdentity", &e)
-            ),
+        match ctx.own_identity().await {
+            Ok((_, arn)) => arn,
+            Err(e) => format!("unknown ({e})"),
         }
     }
 
@@ -97,17 +85,13 @@ impl Lifecycle {
         let Some(table) = get(ENV_STATE_TABLE) else {
             return Ok(None);
         };
-        let valid = (3..=255).contains(&table.len())
-            && table
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !valid {
-            return Err(ContextError::Invalid {
-                var: ENV_STATE_TABLE,
-                value: table,
-                expected: "a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)".into(),
-            });
-        }
+        let table = ContextError::check_name(
+            ENV_STATE_TABLE,
+            table,
+            3..=255,
+            "_.-",
+            "a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)",
+        )?;
         let number = |var: &'static str, default: u32, max: u32| match get(var) {
             None => Ok(default),
             Some(v) => match v.parse::<u32>() {
@@ -293,23 +277,7 @@ async fn publish_full(
     let Some(msg) = crate::notify::message(report, triggers) else {
         return Ok(());
     };
-    let stored = StoredMessage {
-        notification: "full".into(),
-        subject: msg.subject,
-        body: msg.body,
-        attributes: msg
-            .attributes
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.data_type().to_string(),
-                    v.string_value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect(),
-    };
-    publish(ctx, topic, &report.cluster, &stored, run).await
+    publish(ctx, topic, &report.cluster, &msg, run).await
 }
 
 /// A change message when the diff is not empty; a reminder on the sweep when violations stay open and

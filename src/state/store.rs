@@ -10,6 +10,9 @@
 //! `expires_at` (epoch seconds) is the table's TTL attribute.
 
 use super::diff::OpenFinding;
+use aws_sdk_dynamodb::operation::{
+    delete_item::DeleteItemError, put_item::PutItemError, update_item::UpdateItemError,
+};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     PointInTimeRecoverySpecification, Put, ScalarAttributeType, SseSpecification,
@@ -140,6 +143,24 @@ where
     R: std::fmt::Debug,
 {
     crate::collect::error_line(op, e)
+}
+
+/// A conditional write's answer: its condition failing means someone else wrote first
+/// ([`WriteError::Conflict`]); any other error is the line naming `op`.
+fn conditional<T, E, R>(
+    op: &str,
+    sent: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    condition_failed: impl Fn(&E) -> bool,
+) -> Result<(), WriteError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(&condition_failed) => Err(WriteError::Conflict),
+        Err(e) => Err(WriteError::Failed(line(op, &e))),
+    }
 }
 
 impl Store {
@@ -316,19 +337,14 @@ impl Store {
             if let Some(names) = p.expression_attribute_names {
                 req = req.set_expression_attribute_names(Some(names));
             }
-            return match req.send().await {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    Err(WriteError::Conflict)
-                }
-                Err(e) => Err(WriteError::Failed(line("DynamoDB PutItem", &e))),
-            };
+            return conditional(
+                "DynamoDB PutItem",
+                req.send().await,
+                PutItemError::is_conditional_check_failed_exception,
+            );
         }
         if let Some(d) = item.delete {
-            return match self
+            let sent = self
                 .client
                 .delete_item()
                 .table_name(d.table_name)
@@ -336,17 +352,12 @@ impl Store {
                 .set_condition_expression(d.condition_expression)
                 .set_expression_attribute_values(d.expression_attribute_values)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    Err(WriteError::Conflict)
-                }
-                Err(e) => Err(WriteError::Failed(line("DynamoDB DeleteItem", &e))),
-            };
+                .await;
+            return conditional(
+                "DynamoDB DeleteItem",
+                sent,
+                DeleteItemError::is_conditional_check_failed_exception,
+            );
         }
         Err(WriteError::Failed("nothing to write".into()))
     }
@@ -374,15 +385,14 @@ impl Store {
             .expression_attribute_values(":at", n(p.claimed_at))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(line("DynamoDB UpdateItem (claim)", &e)),
+        match conditional(
+            "DynamoDB UpdateItem (claim)",
+            out,
+            UpdateItemError::is_conditional_check_failed_exception,
+        ) {
+            Ok(()) => Ok(true),
+            Err(WriteError::Conflict) => Ok(false),
+            Err(WriteError::Failed(e)) => Err(e),
         }
     }
 
