@@ -70,69 +70,61 @@ fn current() -> Option<Arc<Shared>> {
     SHARED.try_with(Arc::clone).ok()
 }
 
-/// A VPC's route tables: the run's read of them, or `read` (outside a run, always `read`).
-pub(super) async fn route_tables<F>(
+/// `read`, or the run's one read of the same key (outside a run, always `read`).
+async fn once<K, V, F>(pick: fn(&Shared) -> &Memo<K, V>, key: K, read: F) -> Result<V, CollectError>
+where
+    K: Eq + Hash,
+    V: Clone,
+    F: Future<Output = Result<V, CollectError>>,
+{
+    match current() {
+        Some(s) => pick(&s).get_or_read(key, read).await,
+        None => read.await,
+    }
+}
+
+type Read<V> = Result<V, CollectError>;
+
+/// A VPC's route tables.
+pub(super) async fn route_tables(
     vpc: &str,
-    read: F,
-) -> Result<Fact<Vec<RouteTable>>, CollectError>
-where
-    F: Future<Output = Result<Fact<Vec<RouteTable>>, CollectError>>,
-{
-    match current() {
-        Some(s) => s.route_tables.get_or_read(vpc.to_string(), read).await,
-        None => read.await,
-    }
+    read: impl Future<Output = Read<Fact<Vec<RouteTable>>>>,
+) -> Read<Fact<Vec<RouteTable>>> {
+    once(|s| &s.route_tables, vpc.to_string(), read).await
 }
 
-/// A VPC's subnets, likewise.
-pub(super) async fn subnets<F>(vpc: &str, read: F) -> Result<Fact<Vec<RawSubnet>>, CollectError>
-where
-    F: Future<Output = Result<Fact<Vec<RawSubnet>>, CollectError>>,
-{
-    match current() {
-        Some(s) => s.subnets.get_or_read(vpc.to_string(), read).await,
-        None => read.await,
-    }
+/// A VPC's subnets.
+pub(super) async fn subnets(
+    vpc: &str,
+    read: impl Future<Output = Read<Fact<Vec<RawSubnet>>>>,
+) -> Read<Fact<Vec<RawSubnet>>> {
+    once(|s| &s.subnets, vpc.to_string(), read).await
 }
 
-/// A VPC's security groups, likewise.
-pub(super) async fn groups<F>(vpc: &str, read: F) -> Result<Fact<Vec<SecurityGroup>>, CollectError>
-where
-    F: Future<Output = Result<Fact<Vec<SecurityGroup>>, CollectError>>,
-{
-    match current() {
-        Some(s) => s.groups.get_or_read(vpc.to_string(), read).await,
-        None => read.await,
-    }
+/// A VPC's security groups.
+pub(super) async fn groups(
+    vpc: &str,
+    read: impl Future<Output = Read<Fact<Vec<SecurityGroup>>>>,
+) -> Read<Fact<Vec<SecurityGroup>>> {
+    once(|s| &s.groups, vpc.to_string(), read).await
 }
 
-/// The rule ids of a VPC's world-open groups, likewise.
-pub(super) async fn rule_ids<F>(vpc: &str, read: F) -> Result<RuleIds, CollectError>
-where
-    F: Future<Output = Result<RuleIds, CollectError>>,
-{
-    match current() {
-        Some(s) => s.rule_ids.get_or_read(vpc.to_string(), read).await,
-        None => read.await,
-    }
+/// The rule ids of a VPC's world-open groups.
+pub(super) async fn rule_ids(
+    vpc: &str,
+    read: impl Future<Output = Read<RuleIds>>,
+) -> Read<RuleIds> {
+    once(|s| &s.rule_ids, vpc.to_string(), read).await
 }
 
-/// A Kubernetes version's support in a region, likewise.
-pub(super) async fn version<F>(
+/// A Kubernetes version's support in a region.
+pub(super) async fn version(
     region: &str,
     version: &str,
-    read: F,
-) -> Result<Fact<Option<VersionSupport>>, CollectError>
-where
-    F: Future<Output = Result<Fact<Option<VersionSupport>>, CollectError>>,
-{
-    match current() {
-        Some(s) => {
-            let key = (region.to_string(), version.to_string());
-            s.versions.get_or_read(key, read).await
-        }
-        None => read.await,
-    }
+    read: impl Future<Output = Read<Fact<Option<VersionSupport>>>>,
+) -> Read<Fact<Option<VersionSupport>>> {
+    let key = (region.to_string(), version.to_string());
+    once(|s| &s.versions, key, read).await
 }
 
 /// Whether the caller runs inside a run's shared reads.
