@@ -99,15 +99,7 @@ async fn plain_moto_leaves_what_it_lacks_unknown() {
     let net = seed::network(&c.ec2, region).await.unwrap();
     seed::cluster_with(
         &c.eks,
-        ClusterSpec {
-            name: "plain",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        ClusterSpec::private("plain", &net),
         ClusterExtras {
             logging: seed::HARDENED.logging,
             secrets_key: seed::HARDENED.secrets_key,

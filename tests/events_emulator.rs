@@ -4,8 +4,7 @@
 mod common;
 
 use common::seed::{self, ClusterSpec, Ssh};
-use eks_warden::handler::{handle, Context};
-use eks_warden::settings::Settings;
+use eks_warden::handler::handle;
 use serde_json::Value;
 
 /// The fixtures' region and account are the emulator's defaults.
@@ -24,15 +23,7 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
         .unwrap();
     seed::cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "prod",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        ClusterSpec::private("prod", &net).groups([&sg]),
     )
     .await
     .unwrap();
@@ -111,7 +102,7 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
         ("igw-PLACEHOLDER", net.igw.as_str()),
     ];
     let conf = common::sdk_config(REGION).await;
-    let ctx = Context::new(&conf, clients.clone(), Settings::default());
+    let ctx = common::context::context_over(&conf, clients.clone());
 
     let ignored_because: &[(&str, &str)] = &[
         ("error-authorize-sg-ingress.json", "the call failed"),

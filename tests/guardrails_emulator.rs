@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::context::fix_policy;
 use common::seed::{self, ClusterSpec, Ingress, Ssh};
 use eks_warden::collect::Clients;
 use serde_json::Value;
@@ -47,27 +48,10 @@ fn skipped_because<'a>(m: &'a Value, words: &[&str]) -> &'a str {
     detail
 }
 
-fn private_only<'a>(name: &'a str, subnets: &[String], groups: Vec<String>) -> ClusterSpec<'a> {
-    ClusterSpec {
-        name,
-        subnets: subnets.to_vec(),
-        security_groups: groups,
-        public: false,
-        private: true,
-        public_cidrs: &[],
-        tags: &[],
-    }
-}
-
 async fn open_group(clients: &Clients, vpc: &str, name: &str) -> String {
-    seed::security_group(
-        &clients.ec2,
-        vpc,
-        name,
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap()
+    seed::security_group(&clients.ec2, vpc, name, &[seed::OPEN_SSH])
+        .await
+        .unwrap()
 }
 
 async fn still_open(clients: &Clients, group: &str) -> bool {
@@ -110,7 +94,7 @@ async fn a_group_shared_with_an_interface_outside_the_cluster_is_left_alone() {
         .to_string();
     seed::cluster(
         &clients.eks,
-        private_only("web", &net.private, vec![shared.clone(), own.clone()]),
+        ClusterSpec::private("web", &net).groups([&shared, &own]),
     )
     .await
     .unwrap();
@@ -137,26 +121,21 @@ async fn a_group_shared_with_an_exempt_cluster_is_never_changed() {
     let with_plain = open_group(&clients, &net.vpc, "with-plain").await;
     seed::cluster(
         &clients.eks,
-        private_only(
-            "fixer",
-            &net.private,
-            vec![with_exempt.clone(), with_plain.clone()],
-        ),
+        ClusterSpec::private("fixer", &net).groups([&with_exempt, &with_plain]),
     )
     .await
     .unwrap();
     seed::cluster(
         &clients.eks,
-        ClusterSpec {
-            tags: &[("eks-warden:exempt", "sg-open-ingress")],
-            ..private_only("legacy", &net.private, vec![with_exempt.clone()])
-        },
+        ClusterSpec::private("legacy", &net)
+            .groups([&with_exempt])
+            .tagged(&[("eks-warden:exempt", "sg-open-ingress")]),
     )
     .await
     .unwrap();
     seed::cluster(
         &clients.eks,
-        private_only("plain", &net.private, vec![with_plain.clone()]),
+        ClusterSpec::private("plain", &net).groups([&with_plain]),
     )
     .await
     .unwrap();
@@ -181,13 +160,13 @@ async fn a_group_shared_with_an_exempt_cluster_is_never_changed() {
     let plain2 = open_group(&clients, &net.vpc, "plain2").await;
     seed::cluster(
         &clients.eks,
-        private_only("fixer2", &net.private, vec![plain2.clone()]),
+        ClusterSpec::private("fixer2", &net).groups([&plain2]),
     )
     .await
     .unwrap();
     seed::cluster(
         &clients.eks,
-        private_only("plain2", &net.private, vec![plain2.clone()]),
+        ClusterSpec::private("plain2", &net).groups([&plain2]),
     )
     .await
     .unwrap();
@@ -207,20 +186,9 @@ async fn endpoint_narrowing_never_leaves_private_access_off() {
     let (clients, _) = common::clients(region).await;
     let net = seed::network(&clients.ec2, region).await.unwrap();
     for name in ["narrow", "both"] {
-        seed::cluster(
-            &clients.eks,
-            ClusterSpec {
-                name,
-                subnets: net.private.to_vec(),
-                security_groups: vec![],
-                public: true,
-                private: false,
-                public_cidrs: &["0.0.0.0/0"],
-                tags: &[],
-            },
-        )
-        .await
-        .unwrap();
+        seed::cluster(&clients.eks, ClusterSpec::public_open(name, &net))
+            .await
+            .unwrap();
     }
     let allow = [("EKS_WARDEN_ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24")];
     let report = scan_fix(
@@ -325,7 +293,7 @@ async fn a_subnet_whose_only_way_out_is_an_internet_gateway_keeps_public_address
     for s in [natted, igw_routed] {
         seed::map_public_ip(&clients.ec2, s, true).await.unwrap();
     }
-    seed::cluster(&clients.eks, private_only("edge", &net.private, vec![]))
+    seed::cluster(&clients.eks, ClusterSpec::private("edge", &net))
         .await
         .unwrap();
     seed::nodegroup(
@@ -396,13 +364,13 @@ async fn the_sole_path_to_a_private_endpoint_stays() {
     .unwrap();
     seed::cluster(
         &clients.eks,
-        private_only("vault", &net.private, vec![sole.clone()]),
+        ClusterSpec::private("vault", &net).groups([&sole]),
     )
     .await
     .unwrap();
     seed::cluster(
         &clients.eks,
-        private_only("vpn", &net.private, vec![narrowed.clone()]),
+        ClusterSpec::private("vpn", &net).groups([&narrowed]),
     )
     .await
     .unwrap();
@@ -428,7 +396,7 @@ async fn the_fix_limit_defers_the_rest() {
     let b = open_group(&clients, &net.vpc, "b").await;
     seed::cluster(
         &clients.eks,
-        private_only("many", &net.private, vec![a.clone(), b.clone()]),
+        ClusterSpec::private("many", &net).groups([&a, &b]),
     )
     .await
     .unwrap();
@@ -465,7 +433,7 @@ async fn the_fix_limit_defers_the_rest() {
 /// them. Control: with two earlier fixes the same fix still acts.
 #[tokio::test]
 async fn a_flapping_finding_stops_being_fixed() {
-    use eks_warden::remediate::{remediate, Budget, FixHistory, MemoryHistory, Mode, Policy, Run};
+    use eks_warden::remediate::{remediate, Budget, FixHistory, MemoryHistory, Mode, Run};
     use eks_warden::settings::Settings;
     let region = "ap-southeast-3";
     let (clients, _) = common::clients(region).await;
@@ -474,16 +442,12 @@ async fn a_flapping_finding_stops_being_fixed() {
     let calm = open_group(&clients, &net.vpc, "calm").await;
     seed::cluster(
         &clients.eks,
-        private_only("flap", &net.private, vec![flappy.clone(), calm.clone()]),
+        ClusterSpec::private("flap", &net).groups([&flappy, &calm]),
     )
     .await
     .unwrap();
     let settings = Settings::default();
-    let policy = Policy {
-        mode: Mode::Remediate,
-        rules: ["sg-open-ingress".to_string()].into(),
-        ..Policy::default()
-    };
+    let policy = fix_policy(Mode::Remediate, &["sg-open-ingress"]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -535,7 +499,7 @@ async fn a_pass_over_many_nodes_reads_the_cluster_twice() {
     let sg = seed::security_group(&clients.ec2, &net.vpc, "nodes", &[])
         .await
         .unwrap();
-    seed::cluster(&clients.eks, private_only("fleet", &net.private, vec![]))
+    seed::cluster(&clients.eks, ClusterSpec::private("fleet", &net))
         .await
         .unwrap();
     seed::nodegroup(
@@ -561,10 +525,8 @@ async fn a_pass_over_many_nodes_reads_the_cluster_twice() {
     }
     let settings = Settings::default();
     let policy = |max| Policy {
-        mode: Mode::Remediate,
-        rules: ["nodes-imdsv1".to_string()].into(),
         max_fixes: max,
-        ..Policy::default()
+        ..fix_policy(Mode::Remediate, &["nodes-imdsv1"])
     };
     let count = |from: usize, op: &str| {
         counter.operations()[from..]

@@ -9,8 +9,10 @@ mod fleet;
 #[path = "../benches/warden/storm.rs"]
 mod storm;
 
+use common::context::{context, context_over, member_clients};
 use common::proxy::{Fault, FaultProxy, Plan};
-use common::seed;
+use common::sns::Queue;
+use common::{seed, via_proxy};
 use eks_warden::collect::Clients;
 use eks_warden::handler::{
     handle, handle_until, lambda_response_until, Context, MemberAccounts, RecheckQueue,
@@ -26,7 +28,7 @@ fn counted_ctx(
     clients: Clients,
     counter: &common::CallCounter,
 ) -> Context {
-    let mut ctx = Context::new(conf, clients, Settings::default());
+    let mut ctx = context_over(conf, clients);
     let _ = ctx.home_account.set(ACCOUNT.into());
     ctx.sns = aws_sdk_sns::Client::from_conf(
         aws_sdk_sns::config::Builder::from(conf)
@@ -44,15 +46,7 @@ fn counted_ctx(
 async fn plain_cluster(clients: &Clients, net: &seed::Network, name: &str, groups: Vec<String>) {
     seed::cluster(
         &clients.eks,
-        seed::ClusterSpec {
-            name,
-            subnets: net.private.to_vec(),
-            security_groups: groups,
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        seed::ClusterSpec::private(name, net).groups(groups),
     )
     .await
     .unwrap();
@@ -203,7 +197,7 @@ async fn a_stale_cluster_tag_still_leads_to_the_real_cluster() {
         "detail": {"eventSource": "ec2.amazonaws.com", "eventName": "AuthorizeSecurityGroupIngress",
             "eventID": "stale-tag", "requestParameters": {"groupId": sg}}});
     let conf = common::sdk_config(region).await;
-    let ctx = Context::new(&conf, clients, Settings::default());
+    let ctx = context_over(&conf, clients);
     let run = handle(&ctx, &event).await.unwrap();
     assert_eq!(run.evaluated, vec!["real"], "{run:?}");
     let evidence = &run.triggers[0].evidence["real"];
@@ -229,11 +223,6 @@ fn recheck_record(id: &str, region: &str, cluster: &str) -> Value {
     json!({"messageId": id, "eventSource": "aws:sqs", "body": body.to_string()})
 }
 
-async fn via(proxy: &FaultProxy, conf: aws_config::SdkConfig) -> (Clients, aws_config::SdkConfig) {
-    let conf = conf.to_builder().endpoint_url(&proxy.endpoint).build();
-    (Clients::new(&conf), conf)
-}
-
 /// Guards the invocation deadline: a call that never answers fails only its own records, and the
 /// invocation returns well before Lambda's deadline instead of being killed with the good records.
 #[tokio::test]
@@ -247,8 +236,8 @@ async fn a_held_call_fails_only_its_records_before_the_deadline() {
     proxy.set(vec![
         Plan::new(Fault::Delay(Duration::from_secs(120))).matching("/clusters/slow")
     ]);
-    let (proxied, conf) = via(&proxy, common::sdk_config(region).await).await;
-    let mut ctx = Context::new(&conf, proxied, Settings::default());
+    let (proxied, conf) = via_proxy(&proxy, &common::sdk_config(region).await);
+    let mut ctx = context_over(&conf, proxied);
     ctx.deadline_margin = Duration::from_secs(3);
     let payload = json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]});
     let started = Instant::now();
@@ -297,8 +286,8 @@ async fn sdk_timeouts_bound_a_call_that_never_answers() {
         .to_builder()
         .timeout_config(timeouts)
         .build();
-    let (proxied, conf) = via(&proxy, conf).await;
-    let ctx = Context::new(&conf, proxied, Settings::default());
+    let (proxied, conf) = via_proxy(&proxy, &conf);
+    let ctx = context_over(&conf, proxied);
     let payload = json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]});
     let started = Instant::now();
     let run = handle(&ctx, &payload).await.unwrap();
@@ -312,45 +301,6 @@ async fn sdk_timeouts_bound_a_call_that_never_answers() {
     assert_eq!(run.batch_item_failures[0].item_identifier, "m-slow");
 }
 
-async fn queue(conf: &aws_config::SdkConfig, name: &str) -> String {
-    aws_sdk_sqs::Client::new(conf)
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string()
-}
-
-/// Everything in a queue, as the SQS event source would hand it to the function.
-async fn drain(conf: &aws_config::SdkConfig, url: &str) -> Vec<Value> {
-    let sqs = aws_sdk_sqs::Client::new(conf);
-    let mut records = vec![];
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return records;
-        }
-        for m in got.messages() {
-            records.push(json!({"messageId": m.message_id().unwrap(), "eventSource": "aws:sqs", "body": m.body().unwrap()}));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 /// Guards sweep isolation: the sweep fans out one message per cluster, so a throttled cluster is its
 /// own retry and the sweep record succeeds (before, it failed the sweep and re-evaluated every cluster).
 #[tokio::test]
@@ -362,14 +312,14 @@ async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
         plain_cluster(&clients, &net, name, vec![]).await;
     }
     let conf = common::sdk_config(region).await;
-    let url = queue(&conf, "eks-warden-recheck").await;
+    let queue = Queue::create(&conf, "eks-warden-recheck").await;
     let proxy = FaultProxy::start(&common::emulator().endpoint).await;
     proxy.set(vec![Plan::new(Fault::Throttle).matching("/clusters/bad")]);
-    let (proxied, pconf) = via(&proxy, conf.clone()).await;
-    let mut ctx = Context::new(&pconf, proxied, Settings::default());
+    let (proxied, pconf) = via_proxy(&proxy, &conf);
+    let mut ctx = context_over(&pconf, proxied);
     let _ = ctx.home_account.set(ACCOUNT.into());
     ctx.recheck = Some(RecheckQueue {
-        url: url.clone(),
+        url: queue.url.clone(),
         delay_seconds: 60,
         max_attempts: 5,
     });
@@ -379,7 +329,7 @@ async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
     let run = handle(&ctx, &sweep).await.unwrap();
     assert!(run.batch_item_failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.fanned_out.len(), 3, "{run:?}");
-    let records = drain(&conf, &url).await;
+    let records = queue.records().await;
     assert_eq!(records.len(), 3);
     for r in &records {
         let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
@@ -397,25 +347,6 @@ async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
     assert_eq!(json!(run.batch_item_failures[0].item_identifier), bad_id);
 }
 
-/// Clients acting in another account through `sts:AssumeRole` (moto keeps accounts apart).
-async fn assumed(region: &str, account: &str) -> Clients {
-    let conf = common::sdk_config(region).await;
-    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account}:role/eks-warden-member"
-    ))
-    .session_name("seed")
-    .configure(&conf)
-    .build()
-    .await;
-    let conf = conf
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .build();
-    Clients::new(&conf)
-}
-
 /// Guards the organization sweep: every member account in every listed region is swept, in-line (CLI)
 /// and fanned out per account and region then per cluster (Lambda).
 #[tokio::test]
@@ -425,7 +356,7 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     let mut expected = vec![];
     for a in accounts {
         for r in regions {
-            let c = assumed(r, a).await;
+            let c = member_clients(&common::sdk_config(r).await, a).await;
             let net = seed::network(&c.ec2, r).await.unwrap();
             let name = format!("c-{}-{r}", &a[..3]);
             plain_cluster(&c, &net, &name, vec![]).await;
@@ -434,8 +365,7 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     }
     let home = "eu-central-1";
     let conf = common::sdk_config(home).await;
-    let (clients, _) = common::clients(home).await;
-    let mut ctx = Context::new(&conf, clients, Settings::default());
+    let mut ctx = context(home).await;
     let _ = ctx.home_account.set(ACCOUNT.into());
     ctx.member_role = Some("eks-warden-member".into());
     ctx.member_accounts = Some(MemberAccounts::List(
@@ -461,19 +391,19 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     assert_eq!(got, expected);
 
     // Fanned out, as the Lambda runs it: 6 scope messages, then one message per cluster.
-    let url = queue(&conf, "org-sweep").await;
+    let queue = Queue::create(&conf, "org-sweep").await;
     ctx.recheck = Some(RecheckQueue {
-        url: url.clone(),
+        url: queue.url.clone(),
         delay_seconds: 60,
         max_attempts: 5,
     });
     let run = handle(&ctx, &schedule).await.unwrap();
     assert_eq!(run.fanned_out.len(), 6, "{run:?}");
-    let scopes = drain(&conf, &url).await;
+    let scopes = queue.records().await;
     let run = handle(&ctx, &json!({"Records": scopes})).await.unwrap();
     assert!(run.batch_item_failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.fanned_out.len(), 6);
-    let per_cluster = drain(&conf, &url).await;
+    let per_cluster = queue.records().await;
     let run = handle(&ctx, &json!({"Records": per_cluster}))
         .await
         .unwrap();

@@ -3,19 +3,12 @@
 
 mod common;
 
+use common::context::{allowing_public, context_over, fix_policy as policy};
 use common::seed::{self, ClusterSpec, Ingress, Ssh};
 use eks_warden::collect::Clients;
 use eks_warden::remediate::{remediate, Action, Budget, Mode, NoHistory, Outcome, Policy, Run};
 use eks_warden::scan::evaluate_cluster;
 use eks_warden::settings::Settings;
-
-fn policy(mode: Mode, rules: &[&str]) -> Policy {
-    Policy {
-        mode,
-        rules: rules.iter().map(|r| r.to_string()).collect(),
-        ..Policy::default()
-    }
-}
 
 async fn run(
     clients: &Clients,
@@ -52,24 +45,13 @@ async fn revoke_world_open_rule_by_id_and_a_second_run_changes_nothing() {
         &clients.ec2,
         &net.vpc,
         "web",
-        &[
-            Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0"),
-            Ingress::Cidr("tcp", 443, 443, "10.0.0.0/8"),
-        ],
+        &[seed::OPEN_SSH, Ingress::Cidr("tcp", 443, 443, "10.0.0.0/8")],
     )
     .await
     .unwrap();
     seed::cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "web",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        ClusterSpec::private("web", &net).groups([&sg]),
     )
     .await
     .unwrap();
@@ -162,20 +144,9 @@ async fn subnet_public_ip_fix_and_instances_left_to_people() {
     seed::map_public_ip(&clients.ec2, &net.private[0], true)
         .await
         .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "ips",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    seed::cluster(&clients.eks, ClusterSpec::private("ips", &net))
+        .await
+        .unwrap();
     seed::nodegroup(
         &clients.eks,
         "ips",
@@ -229,15 +200,7 @@ async fn endpoint_fixes_one_update_per_pass_and_the_public_guardrails() {
     let region = "eu-west-3";
     let (clients, counter) = common::clients(region).await;
     let net = seed::network(&clients.ec2, region).await.unwrap();
-    let spec = |name| ClusterSpec {
-        name,
-        subnets: net.private.to_vec(),
-        security_groups: vec![],
-        public: true,
-        private: false,
-        public_cidrs: &["0.0.0.0/0"],
-        tags: &[],
-    };
+    let spec = |name| ClusterSpec::public_open(name, &net);
     seed::cluster(&clients.eks, spec("both")).await.unwrap();
     let both = &["endpoint-public-unrestricted", "endpoint-private-disabled"];
 
@@ -263,10 +226,7 @@ async fn endpoint_fixes_one_update_per_pass_and_the_public_guardrails() {
 
     // With an allow-list: two cluster updates wanted, one made, the other deferred to the re-check.
     seed::cluster(&clients.eks, spec("allow")).await.unwrap();
-    let settings = Settings {
-        allowed_public_cidrs: vec!["203.0.113.0/24".parse().unwrap()],
-        ..Settings::default()
-    };
+    let settings = allowing_public(&["203.0.113.0/24"]);
     let writes = counter.writes().len();
     let report = evaluate_cluster(&clients, "allow", &settings)
         .await
@@ -340,15 +300,8 @@ async fn exempt_findings_are_never_touched() {
     let net = seed::network(&clients.ec2, region).await.unwrap();
     seed::cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "legacy",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: false,
-            public_cidrs: &[],
-            tags: &[("eks-warden:exempt", "endpoint-private-disabled")],
-        },
+        ClusterSpec::no_endpoint("legacy", &net)
+            .tagged(&[("eks-warden:exempt", "endpoint-private-disabled")]),
     )
     .await
     .unwrap();
@@ -366,26 +319,15 @@ async fn exempt_findings_are_never_touched() {
 
 #[tokio::test]
 async fn the_fixs_own_cloudtrail_echo_does_not_start_a_loop() {
-    use eks_warden::handler::{handle, Context};
+    use eks_warden::handler::handle;
     let region = "me-south-1";
     let (clients, counter) = common::clients(region).await;
     let net = seed::network(&clients.ec2, region).await.unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "echo",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: false,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    seed::cluster(&clients.eks, ClusterSpec::no_endpoint("echo", &net))
+        .await
+        .unwrap();
     let conf = common::sdk_config(region).await;
-    let mut ctx = Context::new(&conf, clients.clone(), Settings::default());
+    let mut ctx = context_over(&conf, clients.clone());
     ctx.policy = policy(Mode::Remediate, &["endpoint-private-disabled"]);
     let event = serde_json::json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "region": region,
         "detail": {"eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig",
@@ -426,15 +368,7 @@ async fn scan_fix_dry_run_from_the_terminal() {
     .unwrap();
     seed::cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "cli",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        ClusterSpec::private("cli", &net).groups([&sg]),
     )
     .await
     .unwrap();
@@ -450,12 +384,7 @@ async fn scan_fix_dry_run_from_the_terminal() {
             "json",
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    common::assert_exit(&o, 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let m = &v["clusters"][0]["remediations"][0];
     assert_eq!(m["outcome"], "planned");
@@ -482,20 +411,9 @@ async fn logging_and_node_imds_fixes_are_applied_and_verified() {
     let sg = seed::security_group(&clients.ec2, &net.vpc, "nodes", &[])
         .await
         .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "logs",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    seed::cluster(&clients.eks, ClusterSpec::private("logs", &net))
+        .await
+        .unwrap();
     let node = seed::node(&clients.ec2, "logs", None, &net.private[0], &[&sg])
         .await
         .unwrap();

@@ -6,17 +6,12 @@
 
 mod common;
 
+use common::context::{allowing_public, disabling};
+use common::report::{fails, statuses};
 use common::seed::{self, ClusterSpec, Ingress, Ssh};
-use eks_warden::rules::{ResourceType, RuleResult, Severity, Status};
-use eks_warden::scan::{evaluate_cluster, ClusterReport};
+use eks_warden::rules::{ResourceType, Severity, Status};
+use eks_warden::scan::evaluate_cluster;
 use eks_warden::settings::Settings;
-
-fn fails<'a>(r: &'a ClusterReport, rule: &str) -> Vec<&'a RuleResult> {
-    r.results
-        .iter()
-        .filter(|x| x.rule_id == rule && x.status == Status::Fail)
-        .collect()
-}
 
 /// The collector's call budget for a cluster with `nodegroups` managed nodegroups and `admins` principals
 /// holding AmazonEKSClusterAdminPolicy (README, "How it reads a cluster"): 10 + N + T + A, plus at most
@@ -24,14 +19,6 @@ fn fails<'a>(r: &'a ClusterReport, rule: &str) -> Vec<&'a RuleResult> {
 /// number of distinct launch templates.
 fn budget(nodegroups: u32, admins: u32) -> u32 {
     13 + 2 * nodegroups + admins
-}
-
-fn statuses(r: &ClusterReport, rule: &str) -> Vec<(String, Status)> {
-    r.results
-        .iter()
-        .filter(|x| x.rule_id == rule)
-        .map(|x| (x.resource_id.clone(), x.status))
-        .collect()
 }
 
 #[tokio::test]
@@ -205,20 +192,9 @@ async fn main_route_table_decides_for_unassociated_subnets() {
     let bastion = seed::security_group(ec2, &net.vpc, "bastion", &[])
         .await
         .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "main-table",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    seed::cluster(&clients.eks, ClusterSpec::private("main-table", &net))
+        .await
+        .unwrap();
     seed::nodegroup(
         &clients.eks,
         "main-table",
@@ -274,15 +250,7 @@ async fn ipv6_world_rule_and_call_budget_with_three_nodegroups() {
         .unwrap();
     seed::cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "three",
-            subnets: net.private.to_vec(),
-            security_groups: vec![v6.clone()],
-            public: true,
-            private: true,
-            public_cidrs: &["198.51.100.0/24"],
-            tags: &[],
-        },
+        ClusterSpec::public_restricted("three", &net, &["198.51.100.0/24"]).groups([&v6]),
     )
     .await
     .unwrap();
@@ -330,15 +298,9 @@ async fn exemption_tags_and_allow_list_in_the_emulator() {
         .unwrap();
     seed::cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "exempt",
-            subnets: net.private.to_vec(),
-            security_groups: vec![open.clone()],
-            public: true,
-            private: false,
-            public_cidrs: &["203.0.113.8/29"],
-            tags: &[("eks-warden:exempt", "endpoint-private-disabled")],
-        },
+        ClusterSpec::public_only("exempt", &net, &["203.0.113.8/29"])
+            .groups([&open])
+            .tagged(&[("eks-warden:exempt", "endpoint-private-disabled")]),
     )
     .await
     .unwrap();
@@ -369,14 +331,8 @@ async fn exemption_tags_and_allow_list_in_the_emulator() {
     assert_eq!(sg, want);
 
     // /29 is a narrow range: it passes without an allow-list, and inside 203.0.113.0/24, but not against another list.
-    let inside = Settings {
-        allowed_public_cidrs: vec!["203.0.113.0/24".parse().unwrap()],
-        ..Settings::default()
-    };
-    let outside = Settings {
-        allowed_public_cidrs: vec!["198.51.100.0/24".parse().unwrap()],
-        ..Settings::default()
-    };
+    let inside = allowing_public(&["203.0.113.0/24"]);
+    let outside = allowing_public(&["198.51.100.0/24"]);
     for (settings, want) in [
         (Settings::default(), Status::Pass),
         (inside, Status::Pass),
@@ -395,20 +351,9 @@ async fn launch_template_version_in_use_decides_imds() {
     let (clients, counter) = common::clients(region).await;
     let (eks, ec2) = (&clients.eks, &clients.ec2);
     let net = seed::network(ec2, region).await.unwrap();
-    seed::cluster(
-        eks,
-        ClusterSpec {
-            name: "templated",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    seed::cluster(eks, ClusterSpec::private("templated", &net))
+        .await
+        .unwrap();
     // Version 1 (the default) requires IMDSv2 with hop limit 1; version 2 (the latest) allows IMDSv1 and
     // two hops; another template sets no metadata options at all.
     let lt = seed::launch_template(ec2, "nodes", Some(("required", 1)))
@@ -482,10 +427,7 @@ async fn launch_template_version_in_use_decides_imds() {
 
     // With the rule disabled the templates are not read at all.
     let before = counter.get();
-    let without = Settings {
-        disabled_rules: ["nodes-imdsv1".to_string()].into(),
-        ..Settings::default()
-    };
+    let without = disabling(&["nodes-imdsv1"]);
     let r = evaluate_cluster(&clients, "templated", &without)
         .await
         .unwrap();
