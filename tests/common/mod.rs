@@ -8,6 +8,7 @@ pub mod mocked;
 pub mod proxy;
 pub mod report;
 pub mod seed;
+pub mod seeded;
 pub mod sns;
 
 use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};

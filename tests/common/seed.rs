@@ -180,6 +180,29 @@ pub async fn authorize(
     if ingress.is_empty() {
         return Ok(());
     }
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .set_ip_permissions(Some(permissions(ingress)))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Takes these permissions off the group again (as a person fixing it would).
+pub async fn revoke(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    ingress: &[Ingress<'_>],
+) -> Result<(), Error> {
+    ec2.revoke_security_group_ingress()
+        .group_id(group)
+        .set_ip_permissions(Some(permissions(ingress)))
+        .send()
+        .await?;
+    Ok(())
+}
+
+fn permissions(ingress: &[Ingress<'_>]) -> Vec<IpPermission> {
     let perms = ingress.iter().map(|i| match i {
         Ingress::Cidr(proto, from, to, cidr) => {
             let p = IpPermission::builder()
@@ -199,12 +222,7 @@ pub async fn authorize(
             .user_id_group_pairs(UserIdGroupPair::builder().group_id(*g).build())
             .build(),
     });
-    ec2.authorize_security_group_ingress()
-        .group_id(group)
-        .set_ip_permissions(Some(perms.collect()))
-        .send()
-        .await?;
-    Ok(())
+    perms.collect()
 }
 
 pub async fn tag(

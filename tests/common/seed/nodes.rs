@@ -189,3 +189,16 @@ pub async fn node_with(
         .ok_or("no instance id")?
         .to_string())
 }
+
+/// The `eks:cluster-name` tag EKS puts on what it creates for `cluster`, on a resource of `kind`.
+pub fn cluster_name_tag(kind: ResourceType, cluster: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(
+            Tag::builder()
+                .key("eks:cluster-name")
+                .value(cluster)
+                .build(),
+        )
+        .build()
+}
