@@ -55,8 +55,7 @@ fn verdicts(out: &std::process::Output) -> BTreeMap<String, Vec<(String, String)
 #[tokio::test]
 async fn every_rule_gets_a_verdict_in_the_emulated_account() {
     let region = "eu-north-1";
-    let (c, _) = common::clients(region).await;
-    seed::demo_account(&c.eks, &c.ec2, region).await.unwrap();
+    common::seeded::demo(region).await;
     let out = common::run_cli(region, &["scan", "--format", "json"]);
     let by_rule = verdicts(&out);
     let unknown: Vec<_> = by_rule

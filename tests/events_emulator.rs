@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::seed::{self, ClusterSpec, Ssh};
+use common::seeded::Seeded;
+
+use common::seed::{self, Ssh};
 use eks_warden::handler::handle;
 use serde_json::Value;
 
@@ -12,30 +14,19 @@ const REGION: &str = "eu-west-1";
 
 #[tokio::test]
 async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
-    let (clients, _) = common::clients(REGION).await;
+    let s = Seeded::new(REGION).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let ec2 = &clients.ec2;
-    let net = seed::network(ec2, REGION).await.unwrap();
-    let sg = seed::security_group(ec2, &net.vpc, "prod-extra", &[])
-        .await
-        .unwrap();
-    let bastion = seed::security_group(ec2, &net.vpc, "bastion", &[])
-        .await
-        .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec::private("prod", &net).groups([&sg]),
-    )
-    .await
-    .unwrap();
-    seed::nodegroup(
-        &clients.eks,
+    let sg = s.group("prod-extra", &[]).await;
+    let bastion = s.group("bastion", &[]).await;
+    s.private_cluster("prod", &[&sg]).await;
+    s.nodegroup(
         "prod",
         "workers",
         &[&net.private[0]],
         Ssh::From(&[&bastion]),
     )
-    .await
-    .unwrap();
+    .await;
     let instance = seed::node(ec2, "prod", Some("workers"), &net.private[0], &[&sg])
         .await
         .unwrap();
@@ -70,17 +61,10 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
                 .image_id("ami-12c6146b")
                 .build(),
         )
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::LaunchTemplate)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("eks:cluster-name")
-                        .value("prod")
-                        .build(),
-                )
-                .build(),
-        )
+        .tag_specifications(seed::cluster_name_tag(
+            aws_sdk_ec2::types::ResourceType::LaunchTemplate,
+            "prod",
+        ))
         .send()
         .await
         .unwrap();

@@ -312,23 +312,7 @@ async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
     )
     .await
     .unwrap();
-    clients
-        .ec2
-        .revoke_security_group_ingress()
-        .group_id(&sg)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(22)
-                .to_port(22)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
+    seed::revoke(&clients.ec2, &sg, &[seed::OPEN_SSH])
         .await
         .unwrap();
     let o = common::run_cli(

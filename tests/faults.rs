@@ -3,8 +3,10 @@
 
 mod common;
 
+use common::seeded::Seeded;
+
 use common::proxy::{Fault, FaultProxy, Plan, Protocol};
-use common::seed::{self, ClusterSpec};
+use common::seed;
 use eks_warden::collect::{Clients, CollectError};
 use eks_warden::handler::handle;
 use eks_warden::rules::Status;
@@ -26,10 +28,7 @@ fn verdicts(r: &eks_warden::scan::ClusterReport) -> BTreeSet<(String, String, St
 }
 
 async fn seed_two(region: &str) -> seed::Demo {
-    let (clients, _) = common::clients(region).await;
-    seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap()
+    common::seeded::demo(region).await.2
 }
 
 #[tokio::test]
@@ -84,12 +83,9 @@ async fn transient_faults_change_no_finding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_faults_fail_only_the_affected_records() {
     let region = "ap-northeast-3";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
     for name in ["good", "bad"] {
-        seed::cluster(&clients.eks, ClusterSpec::private(name, &net))
-            .await
-            .unwrap();
+        s.private_cluster(name, &[]).await;
     }
     let proxy = FaultProxy::start(&common::emulator().endpoint).await;
     proxy.set(vec![Plan::new(Fault::ServerError).matching("/clusters/bad")]);

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::seeded::Seeded;
+
 use common::context::{context_over, member_clients};
 use common::seed;
 use common::sns::Subscriber;
@@ -25,10 +27,7 @@ async fn subscriber(conf: &aws_config::SdkConfig) -> Subscriber {
 #[tokio::test]
 async fn authorize_ingress_event_to_sns_subscriber() {
     let region = "eu-west-2";
-    let (clients, _) = common::clients(region).await;
-    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    let (_, _, demo) = common::seeded::demo(region).await;
     let conf = common::sdk_config(region).await;
     let sub = subscriber(&conf).await;
 
@@ -99,12 +98,10 @@ async fn authorize_ingress_event_to_sns_subscriber() {
 #[tokio::test]
 async fn storm_of_1000_records_evaluates_each_cluster_once() {
     let region = "us-east-2";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
     for name in ["alpha", "beta", "gamma"] {
-        seed::cluster(&clients.eks, seed::ClusterSpec::private(name, &net))
-            .await
-            .unwrap();
+        s.cluster(seed::ClusterSpec::private(name, &net)).await;
     }
     let conf = common::sdk_config(region).await;
     let records: Vec<Value> = (0..1000)

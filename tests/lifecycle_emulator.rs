@@ -184,15 +184,7 @@ async fn change_messages_only_when_a_verdict_changes() {
     assert!(quiet.published.is_empty() && w.received().await.is_empty());
 
     // The world-open rule revoked: one message, it is resolved.
-    w.clients
-        .ec2
-        .revoke_security_group_ingress()
-        .group_id(&w.sg)
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .cidr_ip("0.0.0.0/0")
-        .send()
+    seed::revoke(&w.clients.ec2, &w.sg, &[seed::OPEN_SSH])
         .await
         .unwrap();
     run(
@@ -427,18 +419,19 @@ async fn create_table_is_idempotent_and_agrees_with_the_template() {
             )
         })
         .collect();
-    let tkeys: Vec<(String, String)> = p["KeySchema"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            (
-                k["AttributeName"].as_str().unwrap().to_string(),
-                k["KeyType"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(keys, tkeys);
+    // The template's (AttributeName, `kind`) pairs of one of the table's lists.
+    let declared = |list: &str, kind: &str| -> Vec<(String, String)> {
+        p[list]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let field = |f: &str| k[f].as_str().unwrap().to_string();
+                (field("AttributeName"), field(kind))
+            })
+            .collect()
+    };
+    assert_eq!(keys, declared("KeySchema", "KeyType"));
     let attrs: Vec<(String, String)> = t
         .attribute_definitions()
         .iter()
@@ -449,18 +442,7 @@ async fn create_table_is_idempotent_and_agrees_with_the_template() {
             )
         })
         .collect();
-    let tattrs: Vec<(String, String)> = p["AttributeDefinitions"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["AttributeName"].as_str().unwrap().to_string(),
-                a["AttributeType"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(attrs, tattrs);
+    assert_eq!(attrs, declared("AttributeDefinitions", "AttributeType"));
     assert_eq!(
         t.billing_mode_summary()
             .and_then(|b| b.billing_mode())

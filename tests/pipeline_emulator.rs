@@ -3,6 +3,8 @@
 //! timeouts, a sweep fanned out per cluster, and an organization sweep over accounts and regions.
 
 mod common;
+
+use common::seeded::Seeded;
 #[path = "../benches/warden/fleet.rs"]
 #[allow(dead_code)]
 mod fleet;
@@ -123,8 +125,8 @@ async fn storm_of_1000_records_costs_at_most_64_calls() {
 #[tokio::test]
 async fn run_instances_of_100_nodes_costs_at_most_3_describe_instances() {
     let region = "eu-west-3";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     plain_cluster(&clients, &net, "wide", vec![]).await;
     let out = clients
         .ec2
@@ -133,17 +135,10 @@ async fn run_instances_of_100_nodes_costs_at_most_3_describe_instances() {
         .min_count(100)
         .max_count(100)
         .subnet_id(&net.private[0])
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("eks:cluster-name")
-                        .value("wide")
-                        .build(),
-                )
-                .build(),
-        )
+        .tag_specifications(seed::cluster_name_tag(
+            aws_sdk_ec2::types::ResourceType::Instance,
+            "wide",
+        ))
         .send()
         .await
         .unwrap();
@@ -176,11 +171,9 @@ async fn run_instances_of_100_nodes_costs_at_most_3_describe_instances() {
 #[tokio::test]
 async fn a_stale_cluster_tag_still_leads_to_the_real_cluster() {
     let region = "ap-south-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(&clients.ec2, &net.vpc, "reused", &[])
-        .await
-        .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
+    let sg = s.group("reused", &[]).await;
     seed::tag(
         &clients.ec2,
         &sg,
@@ -223,23 +216,33 @@ fn recheck_record(id: &str, region: &str, cluster: &str) -> Value {
     json!({"messageId": id, "eventSource": "aws:sqs", "body": body.to_string()})
 }
 
+/// A re-check record for each of `fast` (m-fast) and `slow` (m-slow).
+fn fast_and_slow_records(region: &str) -> Value {
+    json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]})
+}
+
+/// Clusters `fast` and `slow` in a fresh network, and a proxy that holds every request about `slow`.
+async fn fast_and_held_slow(region: &str) -> FaultProxy {
+    let s = Seeded::new(region).await;
+    s.private_cluster("fast", &[]).await;
+    s.private_cluster("slow", &[]).await;
+    let proxy = FaultProxy::start(&common::emulator().endpoint).await;
+    proxy.set(vec![
+        Plan::new(Fault::Delay(Duration::from_secs(120))).matching("/clusters/slow")
+    ]);
+    proxy
+}
+
 /// Guards the invocation deadline: a call that never answers fails only its own records, and the
 /// invocation returns well before Lambda's deadline instead of being killed with the good records.
 #[tokio::test]
 async fn a_held_call_fails_only_its_records_before_the_deadline() {
     let region = "ca-central-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    plain_cluster(&clients, &net, "fast", vec![]).await;
-    plain_cluster(&clients, &net, "slow", vec![]).await;
-    let proxy = FaultProxy::start(&common::emulator().endpoint).await;
-    proxy.set(vec![
-        Plan::new(Fault::Delay(Duration::from_secs(120))).matching("/clusters/slow")
-    ]);
+    let proxy = fast_and_held_slow(region).await;
     let (proxied, conf) = via_proxy(&proxy, &common::sdk_config(region).await);
     let mut ctx = context_over(&conf, proxied);
     ctx.deadline_margin = Duration::from_secs(3);
-    let payload = json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]});
+    let payload = fast_and_slow_records(region);
     let started = Instant::now();
     let deadline = std::time::SystemTime::now() + Duration::from_secs(10);
     let answer = lambda_response_until(&ctx, &payload, Some(deadline))
@@ -272,14 +275,7 @@ async fn a_held_call_fails_only_its_records_before_the_deadline() {
 #[tokio::test]
 async fn sdk_timeouts_bound_a_call_that_never_answers() {
     let region = "ca-west-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    plain_cluster(&clients, &net, "fast", vec![]).await;
-    plain_cluster(&clients, &net, "slow", vec![]).await;
-    let proxy = FaultProxy::start(&common::emulator().endpoint).await;
-    proxy.set(vec![
-        Plan::new(Fault::Delay(Duration::from_secs(120))).matching("/clusters/slow")
-    ]);
+    let proxy = fast_and_held_slow(region).await;
     let timeouts = eks_warden::timeouts::from_lookup(Some(2.0), |_| None).unwrap();
     let conf = common::sdk_config(region)
         .await
@@ -288,7 +284,7 @@ async fn sdk_timeouts_bound_a_call_that_never_answers() {
         .build();
     let (proxied, conf) = via_proxy(&proxy, &conf);
     let ctx = context_over(&conf, proxied);
-    let payload = json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]});
+    let payload = fast_and_slow_records(region);
     let started = Instant::now();
     let run = handle(&ctx, &payload).await.unwrap();
     assert!(
@@ -306,8 +302,8 @@ async fn sdk_timeouts_bound_a_call_that_never_answers() {
 #[tokio::test]
 async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
     let region = "sa-east-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     for name in ["one", "two", "bad"] {
         plain_cluster(&clients, &net, name, vec![]).await;
     }
@@ -422,8 +418,8 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
 #[tokio::test]
 async fn clusters_of_one_vpc_share_their_route_table_reads() {
     let region = "eu-south-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let names: Vec<String> = (0..8).map(|i| format!("shared-{i}")).collect();
     for n in &names {
         plain_cluster(&clients, &net, n, vec![]).await;

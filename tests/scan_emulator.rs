@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::seeded::Seeded;
+
 use common::context::{allowing_public, disabling};
 use common::report::{fails, statuses};
 use common::seed::{self, ClusterSpec, Ingress, Ssh};
@@ -24,10 +26,7 @@ fn budget(nodegroups: u32, admins: u32) -> u32 {
 #[tokio::test]
 async fn each_rule_fires_exactly_where_seeded() {
     let region = "eu-west-1";
-    let (clients, counter) = common::clients(region).await;
-    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    let (clients, counter, demo) = common::seeded::demo(region).await;
     let settings = Settings::default();
 
     let before = counter.get();
@@ -175,9 +174,9 @@ async fn each_rule_fires_exactly_where_seeded() {
 #[tokio::test]
 async fn main_route_table_decides_for_unassociated_subnets() {
     let region = "us-west-2";
-    let (clients, _) = common::clients(region).await;
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let ec2 = &clients.ec2;
-    let net = seed::network(ec2, region).await.unwrap();
     // The main table routes to the internet; a subnet with no explicit association inherits it.
     ec2.create_route()
         .route_table_id(&net.main_table)
@@ -189,21 +188,15 @@ async fn main_route_table_decides_for_unassociated_subnets() {
     let inherits = seed::subnet(ec2, &net.vpc, "10.0.9.0/24", "us-west-2c")
         .await
         .unwrap();
-    let bastion = seed::security_group(ec2, &net.vpc, "bastion", &[])
-        .await
-        .unwrap();
-    seed::cluster(&clients.eks, ClusterSpec::private("main-table", &net))
-        .await
-        .unwrap();
-    seed::nodegroup(
-        &clients.eks,
+    let bastion = s.group("bastion", &[]).await;
+    s.private_cluster("main-table", &[]).await;
+    s.nodegroup(
         "main-table",
         "ng",
         &[&inherits, &net.private[0]],
         Ssh::From(&[&bastion]),
     )
-    .await
-    .unwrap();
+    .await;
 
     let r = evaluate_cluster(&clients, "main-table", &Settings::default())
         .await
@@ -234,36 +227,22 @@ async fn main_route_table_decides_for_unassociated_subnets() {
 #[tokio::test]
 async fn ipv6_world_rule_and_call_budget_with_three_nodegroups() {
     let region = "ap-southeast-2";
-    let (clients, counter) = common::clients(region).await;
-    let ec2 = &clients.ec2;
-    let net = seed::network(ec2, region).await.unwrap();
-    let v6 = seed::security_group(
-        ec2,
-        &net.vpc,
-        "v6-open",
-        &[Ingress::Cidr("tcp", 443, 443, "::/0")],
-    )
-    .await
-    .unwrap();
-    let bastion = seed::security_group(ec2, &net.vpc, "bastion", &[])
-        .await
-        .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec::public_restricted("three", &net, &["198.51.100.0/24"]).groups([&v6]),
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
+    let v6 = s
+        .group("v6-open", &[Ingress::Cidr("tcp", 443, 443, "::/0")])
+        .await;
+    let bastion = s.group("bastion", &[]).await;
+    s.cluster(ClusterSpec::public_restricted("three", &net, &["198.51.100.0/24"]).groups([&v6]))
+        .await;
     for ng in ["a", "b", "c"] {
-        seed::nodegroup(
-            &clients.eks,
+        s.nodegroup(
             "three",
             ng,
             &[&net.private[0], &net.private[1]],
             Ssh::From(&[&bastion]),
         )
-        .await
-        .unwrap();
+        .await;
     }
     let before = counter.get();
     let r = evaluate_cluster(&clients, "three", &Settings::default())
@@ -282,28 +261,21 @@ async fn ipv6_world_rule_and_call_budget_with_three_nodegroups() {
 #[tokio::test]
 async fn exemption_tags_and_allow_list_in_the_emulator() {
     let region = "eu-central-1";
-    let (clients, _) = common::clients(region).await;
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let ec2 = &clients.ec2;
-    let net = seed::network(ec2, region).await.unwrap();
-    let open = seed::security_group(
-        ec2,
-        &net.vpc,
-        "open",
-        &[Ingress::Cidr("tcp", 80, 80, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
+    let open = s
+        .group("open", &[Ingress::Cidr("tcp", 80, 80, "0.0.0.0/0")])
+        .await;
     seed::tag(ec2, &open, "eks-warden:exempt", "sg-open-ingress")
         .await
         .unwrap();
-    seed::cluster(
-        &clients.eks,
+    s.cluster(
         ClusterSpec::public_only("exempt", &net, &["203.0.113.8/29"])
             .groups([&open])
             .tagged(&[("eks-warden:exempt", "endpoint-private-disabled")]),
     )
-    .await
-    .unwrap();
+    .await;
     let r = evaluate_cluster(&clients, "exempt", &Settings::default())
         .await
         .unwrap();
@@ -440,10 +412,7 @@ async fn launch_template_version_in_use_decides_imds() {
 #[tokio::test]
 async fn seed_rules_alone_stay_within_six_plus_two_n() {
     let region = "ap-southeast-1";
-    let (clients, counter) = common::clients(region).await;
-    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    let (clients, counter, demo) = common::seeded::demo(region).await;
     let bastion = demo.bastion_sg.clone();
     for ng in ["b", "c"] {
         seed::nodegroup(

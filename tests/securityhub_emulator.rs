@@ -92,15 +92,7 @@ async fn new_to_resolved() {
     assert_eq!(hub_findings(&conf).await.len(), known);
 
     // Fixed: the world-open permission is revoked; its finding is archived as PASSED.
-    clients
-        .ec2
-        .revoke_security_group_ingress()
-        .group_id(&open)
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .cidr_ip("0.0.0.0/0")
-        .send()
+    seed::revoke(&clients.ec2, &open, &[seed::OPEN_SSH])
         .await
         .unwrap();
     let run = handle(&ctx, &invoke).await.unwrap();
