@@ -86,10 +86,34 @@ pub async fn launch_template(
                 .build(),
         );
     }
+    create_template(ec2, name, data.build(), None).await
+}
+
+/// A launch template with no settings but the `eks:cluster-name` tag of `cluster` (which leads an
+/// event about the template to its cluster). Returns its id.
+pub async fn cluster_launch_template(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    cluster: &str,
+) -> Result<String, Error> {
+    let data = RequestLaunchTemplateData::builder()
+        .image_id("ami-12c6146b")
+        .build();
+    let tag = cluster_name_tag(ResourceType::LaunchTemplate, cluster);
+    create_template(ec2, name, data, Some(tag)).await
+}
+
+async fn create_template(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    data: RequestLaunchTemplateData,
+    tags: Option<TagSpecification>,
+) -> Result<String, Error> {
     let out = ec2
         .create_launch_template()
         .launch_template_name(name)
-        .launch_template_data(data.build())
+        .launch_template_data(data)
+        .set_tag_specifications(tags.map(|t| vec![t]))
         .send()
         .await?;
     Ok(out
