@@ -1,6 +1,6 @@
 //! The rules that read add-ons, access entries, cluster versions, the authentication mode and deletion
 //! protection, and their fixes, through the real SDK over HTTP against the emulator's EKS extension
-//! (scripts/moto_eks_ext.py). AccessDenied and odd answers stay in scan_mocked.rs.
+//! (scripts/moto_eks_ext.py). AccessDenied and odd answers stay in catalog_mocked.rs.
 
 mod common;
 

@@ -53,26 +53,9 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
         .and_then(|a| a.route_table_association_id())
         .unwrap()
         .to_string();
-    let lt = ec2
-        .create_launch_template()
-        .launch_template_name("prod-nodes")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .build(),
-        )
-        .tag_specifications(seed::cluster_name_tag(
-            aws_sdk_ec2::types::ResourceType::LaunchTemplate,
-            "prod",
-        ))
-        .send()
+    let lt = seed::cluster_launch_template(ec2, "prod-nodes", "prod")
         .await
         .unwrap();
-    let lt = lt
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .unwrap()
-        .to_string();
 
     let replacements = [
         ("sg-PLACEHOLDER", sg.as_str()),

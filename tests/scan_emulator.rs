@@ -2,7 +2,7 @@
 //!
 //! moto has no EKS add-ons, access entries or cluster versions (it answers a 404 page) and its
 //! DescribeCluster omits `accessConfig` and `deletionProtection`: the rules that need those are UNKNOWN
-//! here and are proven with aws-smithy-mocks in `scan_mocked.rs`.
+//! here and are proven with aws-smithy-mocks in `catalog_mocked.rs`.
 
 mod common;
 
