@@ -1,15 +1,17 @@
 //! The rules that read add-ons, access entries, cluster versions, the authentication mode and deletion
 //! protection, and their fixes, through the real SDK over HTTP against the emulator's EKS extension
-//! (scripts/moto_eks_ext.py). AccessDenied and odd answers stay in scan_mocked.rs.
+//! (scripts/moto_eks_ext.py). AccessDenied and odd answers stay in catalog_mocked.rs.
 
 mod common;
 
 use aws_sdk_eks::types::{AuthenticationMode, VersionStatus};
+use common::context::fix_policy;
+use common::report::{only, results as verdict};
 use common::seed::{self, ClusterExtras, ClusterSpec};
 use eks_warden::collect::Clients;
 use eks_warden::remediate::{remediate_once, Mode, Outcome, Policy};
-use eks_warden::rules::{RuleResult, Status};
-use eks_warden::scan::{evaluate_cluster, ClusterReport};
+use eks_warden::rules::Status;
+use eks_warden::scan::evaluate_cluster;
 use eks_warden::settings::Settings;
 use serde_json::{json, Value};
 
@@ -20,21 +22,9 @@ const TEAM: &str = "arn:aws:iam::123456789012:role/team-a";
 /// A private cluster in `region`'s seeded network that passes every rule not under test. Returns its ARN.
 async fn cluster(c: &Clients, region: &str, name: &str, extras: ClusterExtras<'_>) -> String {
     let net = seed::network(&c.ec2, region).await.unwrap();
-    seed::cluster_with(
-        &c.eks,
-        ClusterSpec {
-            name,
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-        extras,
-    )
-    .await
-    .unwrap()
+    seed::cluster_with(&c.eks, ClusterSpec::private(name, &net), extras)
+        .await
+        .unwrap()
 }
 
 fn hardened<'a>() -> ClusterExtras<'a> {
@@ -44,24 +34,8 @@ fn hardened<'a>() -> ClusterExtras<'a> {
     }
 }
 
-fn verdict<'a>(r: &'a ClusterReport, rule: &str) -> Vec<&'a RuleResult> {
-    r.results.iter().filter(|x| x.rule_id == rule).collect()
-}
-
-fn only(r: &ClusterReport, rule: &str) -> (Status, String) {
-    let v = verdict(r, rule);
-    assert_eq!(v.len(), 1, "{rule}: {v:#?}");
-    (v[0].status, v[0].message.clone())
-}
-
 fn policy(rules: &[&str]) -> Policy {
-    Policy {
-        mode: Mode::Remediate,
-        rules: rules.iter().map(|r| r.to_string()).collect(),
-        allow_public_endpoint_off: false,
-        secrets_key_arn: None,
-        ..Policy::default()
-    }
+    fix_policy(Mode::Remediate, rules)
 }
 
 #[tokio::test]

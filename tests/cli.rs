@@ -2,48 +2,17 @@
 
 mod common;
 
-use common::seed::{self, ClusterSpec, Ingress};
+use common::{assert_exit, one_line as stderr_line, seed};
 use serde_json::Value;
-use std::process::{Command, Output};
-
-fn stderr_line(o: &Output) -> String {
-    let s = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(
-        s.trim_end().lines().count(),
-        1,
-        "one line on stderr, got {s:?}"
-    );
-    s
-}
+use std::process::Command;
 
 /// A region with one cluster whose only failure is HIGH (SSH open to the world): audit logs and Secrets
 /// encryption are on, and it has no nodes.
 async fn seed_high_only(region: &str) {
     let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "ssh",
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
-    seed::cluster_with(
-        &clients.eks,
-        ClusterSpec {
-            name: "web",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-        seed::HARDENED,
-    )
-    .await
-    .unwrap();
+    seed::open_ssh_cluster(&clients.eks, &clients.ec2, region, "web", seed::HARDENED)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -51,12 +20,7 @@ async fn scan_json_report_and_fail_on_threshold() {
     let region = "ca-central-1";
     seed_high_only(region).await;
     let o = common::run_cli(region, &["scan", "--format", "json"]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 1);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let c = &v["clusters"][0];
     for key in ["account", "region", "cluster", "status", "results"] {
@@ -87,12 +51,7 @@ async fn scan_json_report_and_fail_on_threshold() {
     );
     assert_eq!(o.status.code(), Some(0));
     let o = common::run_cli(region, &["scan", "--disable-rule", "sg-open-ingress"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_exit(&o, 0);
     let table = String::from_utf8_lossy(&common::run_cli(region, &["scan"]).stdout).to_string();
     assert!(
         table.contains("HIGH")

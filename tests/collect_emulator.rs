@@ -22,19 +22,6 @@ fn only(rules: &[&str]) -> Settings {
     }
 }
 
-/// A private cluster in the network's private subnets.
-fn private<'a>(name: &'a str, net: &seed::Network) -> ClusterSpec<'a> {
-    ClusterSpec {
-        name,
-        subnets: net.private.to_vec(),
-        security_groups: vec![],
-        public: false,
-        private: true,
-        public_cidrs: &[],
-        tags: &[],
-    }
-}
-
 fn count(ops: &[String], op: &str) -> usize {
     ops.iter().filter(|o| *o == op).count()
 }
@@ -45,10 +32,7 @@ fn count(ops: &[String], op: &str) -> usize {
 #[tokio::test]
 async fn a_cluster_with_every_part_is_read_in_three_rounds() {
     let region = "ap-south-2";
-    let (clients, _) = common::clients(region).await;
-    seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    let (clients, _, _) = common::seeded::demo(region).await;
     let (s, stats) = collect_with(&clients, "insecure", &Settings::default())
         .await
         .unwrap();
@@ -85,7 +69,7 @@ async fn a_group_only_a_nodegroup_names_costs_no_fourth_round() {
     let region = "ap-southeast-4";
     let (clients, _) = common::clients(region).await;
     let net = seed::network(&clients.ec2, region).await.unwrap();
-    seed::cluster(&clients.eks, private("late", &net))
+    seed::cluster(&clients.eks, ClusterSpec::private("late", &net))
         .await
         .unwrap();
     seed::nodegroup(
@@ -166,7 +150,9 @@ async fn clusters_of_one_run_read_what_they_share_once() {
     let net = seed::network(&clients.ec2, region).await.unwrap();
     let names: Vec<String> = (0..6).map(|i| format!("shared-{i}")).collect();
     for n in &names {
-        seed::cluster(&clients.eks, private(n, &net)).await.unwrap();
+        seed::cluster(&clients.eks, ClusterSpec::private(n, &net))
+            .await
+            .unwrap();
     }
     let before = counter.operations().len();
     let run = Arc::new(shared::Shared::default());

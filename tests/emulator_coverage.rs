@@ -55,8 +55,7 @@ fn verdicts(out: &std::process::Output) -> BTreeMap<String, Vec<(String, String)
 #[tokio::test]
 async fn every_rule_gets_a_verdict_in_the_emulated_account() {
     let region = "eu-north-1";
-    let (c, _) = common::clients(region).await;
-    seed::demo_account(&c.eks, &c.ec2, region).await.unwrap();
+    common::seeded::demo(region).await;
     let out = common::run_cli(region, &["scan", "--format", "json"]);
     let by_rule = verdicts(&out);
     let unknown: Vec<_> = by_rule
@@ -99,15 +98,7 @@ async fn plain_moto_leaves_what_it_lacks_unknown() {
     let net = seed::network(&c.ec2, region).await.unwrap();
     seed::cluster_with(
         &c.eks,
-        ClusterSpec {
-            name: "plain",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        ClusterSpec::private("plain", &net),
         ClusterExtras {
             logging: seed::HARDENED.logging,
             secrets_key: seed::HARDENED.secrets_key,

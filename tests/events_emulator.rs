@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::seed::{self, ClusterSpec, Ssh};
-use eks_warden::handler::{handle, Context};
-use eks_warden::settings::Settings;
+use common::seeded::Seeded;
+
+use common::seed::{self, Ssh};
+use eks_warden::handler::handle;
 use serde_json::Value;
 
 /// The fixtures' region and account are the emulator's defaults.
@@ -13,38 +14,19 @@ const REGION: &str = "eu-west-1";
 
 #[tokio::test]
 async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
-    let (clients, _) = common::clients(REGION).await;
+    let s = Seeded::new(REGION).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let ec2 = &clients.ec2;
-    let net = seed::network(ec2, REGION).await.unwrap();
-    let sg = seed::security_group(ec2, &net.vpc, "prod-extra", &[])
-        .await
-        .unwrap();
-    let bastion = seed::security_group(ec2, &net.vpc, "bastion", &[])
-        .await
-        .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "prod",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
-    seed::nodegroup(
-        &clients.eks,
+    let sg = s.group("prod-extra", &[]).await;
+    let bastion = s.group("bastion", &[]).await;
+    s.private_cluster("prod", &[&sg]).await;
+    s.nodegroup(
         "prod",
         "workers",
         &[&net.private[0]],
         Ssh::From(&[&bastion]),
     )
-    .await
-    .unwrap();
+    .await;
     let instance = seed::node(ec2, "prod", Some("workers"), &net.private[0], &[&sg])
         .await
         .unwrap();
@@ -71,33 +53,9 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
         .and_then(|a| a.route_table_association_id())
         .unwrap()
         .to_string();
-    let lt = ec2
-        .create_launch_template()
-        .launch_template_name("prod-nodes")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .build(),
-        )
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::LaunchTemplate)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("eks:cluster-name")
-                        .value("prod")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
+    let lt = seed::cluster_launch_template(ec2, "prod-nodes", "prod")
         .await
         .unwrap();
-    let lt = lt
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .unwrap()
-        .to_string();
 
     let replacements = [
         ("sg-PLACEHOLDER", sg.as_str()),
@@ -111,7 +69,7 @@ async fn every_fixture_routes_to_its_cluster_or_is_ignored_with_a_reason() {
         ("igw-PLACEHOLDER", net.igw.as_str()),
     ];
     let conf = common::sdk_config(REGION).await;
-    let ctx = Context::new(&conf, clients.clone(), Settings::default());
+    let ctx = common::context::context_over(&conf, clients.clone());
 
     let ignored_because: &[(&str, &str)] = &[
         ("error-authorize-sg-ingress.json", "the call failed"),

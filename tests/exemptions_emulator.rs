@@ -3,37 +3,13 @@
 
 mod common;
 
-use common::seed::{self, ClusterSpec, Ingress};
+use common::context::{context, context_over};
+use common::seed::{self, Ingress};
+use common::{assert_exit, one_line};
 use eks_warden::exemptions::load::{Source, SsmList};
-use eks_warden::handler::{handle, Context};
+use eks_warden::handler::handle;
 use eks_warden::rules::Status;
-use eks_warden::settings::Settings;
 use serde_json::{json, Value};
-use std::process::{Command, Output};
-
-/// The real binary against the emulator, with only this test's settings.
-fn cli(region: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
-    cmd.args(args).env_remove("AWS_PROFILE");
-    for (k, _) in
-        std::env::vars().filter(|(k, _)| k.starts_with("EKS_WARDEN_") && k != "EKS_WARDEN_VENV")
-    {
-        cmd.env_remove(k);
-    }
-    for (k, v) in common::emulator().env(region) {
-        cmd.env(k, v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run eks-warden")
-}
-
-fn one_line(o: &Output) -> String {
-    let s = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(s.trim_end().lines().count(), 1, "one line on stderr: {s:?}");
-    s
-}
 
 fn temp(name: &str, text: &str) -> String {
     let p = std::env::temp_dir().join(format!("eks-warden-{}-{name}", std::process::id()));
@@ -44,30 +20,9 @@ fn temp(name: &str, text: &str) -> String {
 /// A cluster `web` whose only failure is HIGH: SSH open to the world on group `ssh`. Returns the group.
 async fn seed_web(region: &str) -> String {
     let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "ssh",
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
-    seed::cluster_with(
-        &clients.eks,
-        ClusterSpec {
-            name: "web",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-        seed::HARDENED,
-    )
-    .await
-    .unwrap();
+    let (_, sg) = seed::open_ssh_cluster(&clients.eks, &clients.ec2, region, "web", seed::HARDENED)
+        .await
+        .unwrap();
     sg
 }
 
@@ -98,8 +53,7 @@ async fn the_lambda_path_reads_the_list_from_ssm_and_expired_entries_fail_again(
         .send()
         .await
         .unwrap();
-    let (clients, _) = common::clients(region).await;
-    let mut ctx = Context::new(&conf, clients.clone(), Settings::default());
+    let mut ctx = context(region).await;
     ctx.exemptions = Some(Source::Ssm(SsmList::new(
         ssm.clone(),
         "/eks-warden/exemptions".into(),
@@ -154,8 +108,7 @@ async fn an_unreadable_or_invalid_list_retries_the_batch_with_a_clear_error() {
     seed_web(region).await;
     let conf = common::sdk_config(region).await;
     let ssm = aws_sdk_ssm::Client::new(&conf);
-    let (clients, _) = common::clients(region).await;
-    let mut ctx = Context::new(&conf, clients, Settings::default());
+    let mut ctx = context(region).await;
     let batch = json!({"Records": [{"messageId": "m1", "body": "{\"clusters\": [\"web\"]}"}]});
 
     ctx.exemptions = Some(Source::Ssm(SsmList::new(ssm.clone(), "/missing".into())));
@@ -193,7 +146,7 @@ async fn an_unreadable_or_invalid_list_retries_the_batch_with_a_clear_error() {
 async fn scan_applies_the_list_from_a_file_or_the_parameter() {
     let region = "ap-northeast-2";
     let sg = seed_web(region).await;
-    let o = cli(region, &[], &["scan"]);
+    let o = common::run_cli(region, &["scan"]);
     assert_eq!(o.status.code(), Some(1));
 
     let good = temp(
@@ -202,17 +155,8 @@ async fn scan_applies_the_list_from_a_file_or_the_parameter() {
             json!([{"rule": "sg-open-ingress", "resource": sg, "reason": "bastion", "owner": "net-team", "expires": "2099-12-31"}]),
         ),
     );
-    let o = cli(
-        region,
-        &[],
-        &["scan", "--exemptions", &good, "--format", "json"],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = common::run_cli(region, &["scan", "--exemptions", &good, "--format", "json"]);
+    assert_exit(&o, 0);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let exempt: Vec<&Value> = v["clusters"][0]["results"]
         .as_array()
@@ -227,7 +171,7 @@ async fn scan_applies_the_list_from_a_file_or_the_parameter() {
         "exemption list entry #1"
     );
     // The environment variable names the file too.
-    let o = cli(region, &[("EKS_WARDEN_EXEMPTIONS_FILE", &good)], &["scan"]);
+    let o = common::run_cli_env(region, &["scan"], &[("EKS_WARDEN_EXEMPTIONS_FILE", &good)]);
     assert_eq!(o.status.code(), Some(0));
 
     // The Lambda's parameter, read by the CLI: the same verdict.
@@ -240,31 +184,21 @@ async fn scan_applies_the_list_from_a_file_or_the_parameter() {
         .send()
         .await
         .unwrap();
-    let o = cli(
+    let o = common::run_cli_env(
         region,
-        &[("EKS_WARDEN_EXEMPTIONS", "/eks-warden/list")],
         &["scan"],
+        &[("EKS_WARDEN_EXEMPTIONS", "/eks-warden/list")],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
 
     // `handle`, the Lambda's code path, judges alike with the same list.
     let invoke = temp("invoke.json", r#"{"clusters": ["web"]}"#);
-    let o = cli(
+    let o = common::run_cli_env(
         region,
-        &[("EKS_WARDEN_EXEMPTIONS_FILE", &good)],
         &["handle", &invoke],
+        &[("EKS_WARDEN_EXEMPTIONS_FILE", &good)],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let run: Value = serde_json::from_slice(&o.stdout).unwrap();
     let statuses: Vec<&Value> = run["clusters"][0]["results"]
         .as_array()
@@ -276,10 +210,10 @@ async fn scan_applies_the_list_from_a_file_or_the_parameter() {
         .collect();
     assert_eq!(statuses, vec!["EXEMPT"]);
     // A parameter name SSM could never accept stops the function at start, naming the variable.
-    let o = cli(
+    let o = common::run_cli_env(
         region,
-        &[("EKS_WARDEN_EXEMPTIONS", "my list")],
         &["handle", &invoke],
+        &[("EKS_WARDEN_EXEMPTIONS", "my list")],
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(one_line(&o).contains("EKS_WARDEN_EXEMPTIONS: \"my list\""));
@@ -290,7 +224,7 @@ async fn scan_applies_the_list_from_a_file_or_the_parameter() {
             json!([{"id": "x", "rule": "sg-open-ingress", "reason": "r", "owner": "o", "expires": "31/12/2099"}]),
         ),
     );
-    let o = cli(region, &[], &["scan", "--exemptions", &bad]);
+    let o = common::run_cli(region, &["scan", "--exemptions", &bad]);
     assert_eq!(o.status.code(), Some(2));
     let line = one_line(&o);
     assert!(
@@ -309,24 +243,13 @@ async fn the_functions_own_fix_is_ignored_and_a_persons_is_not() {
     let sg = seed_web(region).await;
     let conf = common::sdk_config(region).await;
     // The function runs with its role's credentials, as a Lambda does.
-    let provider = aws_config::sts::AssumeRoleProvider::builder(
+    let own = common::context::assume_role(
+        &conf,
         "arn:aws:iam::123456789012:role/eks-warden-FunctionRole",
+        "eks-warden-Function",
     )
-    .session_name("eks-warden-Function")
-    .configure(&conf)
-    .build()
     .await;
-    let own = conf
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .build();
-    let mut ctx = Context::new(
-        &own,
-        eks_warden::collect::Clients::new(&own),
-        Settings::default(),
-    );
+    let mut ctx = context_over(&own, eks_warden::collect::Clients::new(&own));
     ctx.member_role = Some("eks-warden-member".into());
     let revoke = |actor: &str| {
         json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
@@ -370,19 +293,14 @@ async fn the_functions_own_fix_is_ignored_and_a_persons_is_not() {
 async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
     let region = "eu-south-1";
     let sg = seed_web(region).await;
-    let o = cli(region, &[], &["scan", "--format", "json"]);
+    let o = common::run_cli(region, &["scan", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let base = temp("baseline-1.json", &String::from_utf8_lossy(&o.stdout));
 
     // Nothing changed: every violation unchanged; --fail-on-new passes, plain --fail-on still fails.
-    let o = cli(region, &[], &["scan", "--baseline", &base, "--fail-on-new"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let o = cli(region, &[], &["scan", "--baseline", &base]);
+    let o = common::run_cli(region, &["scan", "--baseline", &base, "--fail-on-new"]);
+    assert_exit(&o, 0);
+    let o = common::run_cli(region, &["scan", "--baseline", &base]);
     assert_eq!(o.status.code(), Some(1));
 
     // A second world-open rule appears and the first one goes.
@@ -394,28 +312,11 @@ async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
     )
     .await
     .unwrap();
-    clients
-        .ec2
-        .revoke_security_group_ingress()
-        .group_id(&sg)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(22)
-                .to_port(22)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
+    seed::revoke(&clients.ec2, &sg, &[seed::OPEN_SSH])
         .await
         .unwrap();
-    let o = cli(
+    let o = common::run_cli(
         region,
-        &[],
         &[
             "scan",
             "--baseline",
@@ -425,12 +326,7 @@ async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
             "--fail-on-new",
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 1);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let b = &v["baseline"];
     assert_eq!(b["new"].as_array().unwrap().len(), 1, "{b}");
@@ -450,9 +346,8 @@ async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
     assert!(fail["message"].as_str().unwrap().contains("3389"), "{fail}");
 
     // The new violation is HIGH: --fail-on CRITICAL lets it through.
-    let o = cli(
+    let o = common::run_cli(
         region,
-        &[],
         &[
             "scan",
             "--baseline",
@@ -463,8 +358,9 @@ async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
         ],
     );
     assert_eq!(o.status.code(), Some(0));
-    let table = String::from_utf8_lossy(&cli(region, &[], &["scan", "--baseline", &base]).stdout)
-        .to_string();
+    let table =
+        String::from_utf8_lossy(&common::run_cli(region, &["scan", "--baseline", &base]).stdout)
+            .to_string();
     assert!(
         table.contains("HIGH     new       sg-open-ingress")
             && table.contains("resolved since")
@@ -476,17 +372,16 @@ async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
 /// Guards: a baseline that cannot be read is exit 2 with one line, before any scan.
 #[test]
 fn an_unreadable_baseline_is_exit_2_with_one_line() {
-    let o = cli(
+    let o = common::run_cli(
         "eu-central-2",
-        &[],
         &["scan", "--baseline", "/nonexistent/previous.json"],
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(one_line(&o).contains("/nonexistent/previous.json"));
     let junk = temp("junk.json", "not json");
-    let o = cli("eu-central-2", &[], &["scan", "--baseline", &junk]);
+    let o = common::run_cli("eu-central-2", &["scan", "--baseline", &junk]);
     assert_eq!(o.status.code(), Some(2));
     assert!(one_line(&o).contains("not a report of `eks-warden scan --format json`"));
-    let o = cli("eu-central-2", &[], &["scan", "--fail-on-new"]);
+    let o = common::run_cli("eu-central-2", &["scan", "--fail-on-new"]);
     assert_eq!(o.status.code(), Some(2), "--fail-on-new needs --baseline");
 }

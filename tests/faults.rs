@@ -3,10 +3,12 @@
 
 mod common;
 
+use common::seeded::Seeded;
+
 use common::proxy::{Fault, FaultProxy, Plan, Protocol};
-use common::seed::{self, ClusterSpec, Ingress};
+use common::seed;
 use eks_warden::collect::{Clients, CollectError};
-use eks_warden::handler::{handle, Context};
+use eks_warden::handler::handle;
 use eks_warden::rules::Status;
 use eks_warden::scan::evaluate_cluster;
 use eks_warden::settings::Settings;
@@ -15,12 +17,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 async fn via(proxy: &FaultProxy, region: &str) -> (Clients, aws_config::SdkConfig) {
-    let conf = common::sdk_config(region)
-        .await
-        .to_builder()
-        .endpoint_url(&proxy.endpoint)
-        .build();
-    (Clients::new(&conf), conf)
+    common::via_proxy(proxy, &common::sdk_config(region).await)
 }
 
 fn verdicts(r: &eks_warden::scan::ClusterReport) -> BTreeSet<(String, String, Status)> {
@@ -31,10 +28,7 @@ fn verdicts(r: &eks_warden::scan::ClusterReport) -> BTreeSet<(String, String, St
 }
 
 async fn seed_two(region: &str) -> seed::Demo {
-    let (clients, _) = common::clients(region).await;
-    seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap()
+    common::seeded::demo(region).await.2
 }
 
 #[tokio::test]
@@ -89,28 +83,14 @@ async fn transient_faults_change_no_finding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_faults_fail_only_the_affected_records() {
     let region = "ap-northeast-3";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
     for name in ["good", "bad"] {
-        seed::cluster(
-            &clients.eks,
-            ClusterSpec {
-                name,
-                subnets: net.private.to_vec(),
-                security_groups: vec![],
-                public: false,
-                private: true,
-                public_cidrs: &[],
-                tags: &[],
-            },
-        )
-        .await
-        .unwrap();
+        s.private_cluster(name, &[]).await;
     }
     let proxy = FaultProxy::start(&common::emulator().endpoint).await;
     proxy.set(vec![Plan::new(Fault::ServerError).matching("/clusters/bad")]);
     let (faulty, conf) = via(&proxy, region).await;
-    let ctx = Context::new(&conf, faulty.clone(), Settings::default());
+    let ctx = common::context::context_over(&conf, faulty.clone());
     let record = |id: &str, cluster: &str| {
         let body = json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "region": region,
             "detail": {"eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig", "requestParameters": {"name": cluster}}});
@@ -132,16 +112,13 @@ async fn persistent_faults_fail_only_the_affected_records() {
     );
 
     // The CLI: exit 2 and one line naming the cluster and the error.
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_eks-warden"));
-    cmd.args(["scan", "--cluster", "bad"]);
-    for (k, v) in common::emulator().env(region) {
-        cmd.env(k, v);
-    }
-    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint);
-    let o = cmd.output().unwrap();
+    let o = common::run_cli_env(
+        region,
+        &["scan", "--cluster", "bad"],
+        &[("AWS_ENDPOINT_URL", &proxy.endpoint)],
+    );
     assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let err = common::one_line(&o);
     assert!(
         err.contains("bad") && err.contains("DescribeCluster"),
         "{err}"
@@ -152,29 +129,9 @@ async fn persistent_faults_fail_only_the_affected_records() {
 async fn persistent_throttling_of_one_read_is_never_judged() {
     let region = "ca-west-1";
     let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "open",
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "t",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    seed::open_ssh_cluster(&clients.eks, &clients.ec2, region, "t", Default::default())
+        .await
+        .unwrap();
     let proxy = FaultProxy::start(&common::emulator().endpoint).await;
     proxy.set(vec![
         Plan::new(Fault::Throttle).matching("Action=DescribeSecurityGroups")

@@ -4,15 +4,11 @@
 
 mod common;
 
-use common::seed;
 use serde_json::Value;
 use std::process::Command;
 
 async fn seeded(region: &str) {
-    let (clients, _) = common::clients(region).await;
-    seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    common::seeded::demo(region).await;
 }
 
 fn scan(region: &str, format: &str) -> (Value, std::path::PathBuf) {

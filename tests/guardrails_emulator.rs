@@ -4,6 +4,9 @@
 
 mod common;
 
+use common::seeded::Seeded;
+
+use common::context::fix_policy;
 use common::seed::{self, ClusterSpec, Ingress, Ssh};
 use eks_warden::collect::Clients;
 use serde_json::Value;
@@ -47,29 +50,6 @@ fn skipped_because<'a>(m: &'a Value, words: &[&str]) -> &'a str {
     detail
 }
 
-fn private_only<'a>(name: &'a str, subnets: &[String], groups: Vec<String>) -> ClusterSpec<'a> {
-    ClusterSpec {
-        name,
-        subnets: subnets.to_vec(),
-        security_groups: groups,
-        public: false,
-        private: true,
-        public_cidrs: &[],
-        tags: &[],
-    }
-}
-
-async fn open_group(clients: &Clients, vpc: &str, name: &str) -> String {
-    seed::security_group(
-        &clients.ec2,
-        vpc,
-        name,
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap()
-}
-
 async fn still_open(clients: &Clients, group: &str) -> bool {
     let g = clients
         .ec2
@@ -90,10 +70,10 @@ async fn still_open(clients: &Clients, group: &str) -> bool {
 #[tokio::test]
 async fn a_group_shared_with_an_interface_outside_the_cluster_is_left_alone() {
     let region = "ca-central-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let shared = open_group(&clients, &net.vpc, "shared").await;
-    let own = open_group(&clients, &net.vpc, "own").await;
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
+    let shared = s.group("shared", &[seed::OPEN_SSH]).await;
+    let own = s.group("own", &[seed::OPEN_SSH]).await;
     let eni = clients
         .ec2
         .create_network_interface()
@@ -108,12 +88,7 @@ async fn a_group_shared_with_an_interface_outside_the_cluster_is_left_alone() {
         .and_then(|e| e.network_interface_id())
         .unwrap()
         .to_string();
-    seed::cluster(
-        &clients.eks,
-        private_only("web", &net.private, vec![shared.clone(), own.clone()]),
-    )
-    .await
-    .unwrap();
+    s.private_cluster("web", &[&shared, &own]).await;
 
     let report = scan_fix(region, &["web"], &["sg-open-ingress"], &[]);
     skipped_because(
@@ -131,35 +106,19 @@ async fn a_group_shared_with_an_interface_outside_the_cluster_is_left_alone() {
 #[tokio::test]
 async fn a_group_shared_with_an_exempt_cluster_is_never_changed() {
     let region = "eu-north-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let with_exempt = open_group(&clients, &net.vpc, "with-exempt").await;
-    let with_plain = open_group(&clients, &net.vpc, "with-plain").await;
-    seed::cluster(
-        &clients.eks,
-        private_only(
-            "fixer",
-            &net.private,
-            vec![with_exempt.clone(), with_plain.clone()],
-        ),
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
+    let with_exempt = s.group("with-exempt", &[seed::OPEN_SSH]).await;
+    let with_plain = s.group("with-plain", &[seed::OPEN_SSH]).await;
+    s.private_cluster("fixer", &[&with_exempt, &with_plain])
+        .await;
+    s.cluster(
+        ClusterSpec::private("legacy", &net)
+            .groups([&with_exempt])
+            .tagged(&[("eks-warden:exempt", "sg-open-ingress")]),
     )
-    .await
-    .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            tags: &[("eks-warden:exempt", "sg-open-ingress")],
-            ..private_only("legacy", &net.private, vec![with_exempt.clone()])
-        },
-    )
-    .await
-    .unwrap();
-    seed::cluster(
-        &clients.eks,
-        private_only("plain", &net.private, vec![with_plain.clone()]),
-    )
-    .await
-    .unwrap();
+    .await;
+    s.private_cluster("plain", &[&with_plain]).await;
 
     let report = scan_fix(
         region,
@@ -178,19 +137,9 @@ async fn a_group_shared_with_an_exempt_cluster_is_never_changed() {
     assert!(still_open(&clients, &with_exempt).await);
 
     // Without the setting, a group shared with any other cluster is left alone and the cluster is named.
-    let plain2 = open_group(&clients, &net.vpc, "plain2").await;
-    seed::cluster(
-        &clients.eks,
-        private_only("fixer2", &net.private, vec![plain2.clone()]),
-    )
-    .await
-    .unwrap();
-    seed::cluster(
-        &clients.eks,
-        private_only("plain2", &net.private, vec![plain2.clone()]),
-    )
-    .await
-    .unwrap();
+    let plain2 = s.group("plain2", &[seed::OPEN_SSH]).await;
+    s.private_cluster("fixer2", &[&plain2]).await;
+    s.private_cluster("plain2", &[&plain2]).await;
     let report = scan_fix(region, &["fixer2"], &["sg-open-ingress"], &[]);
     skipped_because(
         remediation(&report, "fixer2", &plain2),
@@ -204,23 +153,10 @@ async fn a_group_shared_with_an_exempt_cluster_is_never_changed() {
 #[tokio::test]
 async fn endpoint_narrowing_never_leaves_private_access_off() {
     let region = "sa-east-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     for name in ["narrow", "both"] {
-        seed::cluster(
-            &clients.eks,
-            ClusterSpec {
-                name,
-                subnets: net.private.to_vec(),
-                security_groups: vec![],
-                public: true,
-                private: false,
-                public_cidrs: &["0.0.0.0/0"],
-                tags: &[],
-            },
-        )
-        .await
-        .unwrap();
+        s.cluster(ClusterSpec::public_open(name, &net)).await;
     }
     let allow = [("EKS_WARDEN_ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24")];
     let report = scan_fix(
@@ -279,8 +215,8 @@ async fn endpoint_narrowing_never_leaves_private_access_off() {
 #[tokio::test]
 async fn a_subnet_whose_only_way_out_is_an_internet_gateway_keeps_public_addresses() {
     let region = "ap-northeast-2";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let eip = clients.ec2.allocate_address().send().await.unwrap();
     let nat = clients
         .ec2
@@ -325,21 +261,11 @@ async fn a_subnet_whose_only_way_out_is_an_internet_gateway_keeps_public_address
     for s in [natted, igw_routed] {
         seed::map_public_ip(&clients.ec2, s, true).await.unwrap();
     }
-    seed::cluster(&clients.eks, private_only("edge", &net.private, vec![]))
-        .await
-        .unwrap();
-    seed::nodegroup(
-        &clients.eks,
-        "edge",
-        "public-ng",
-        &[igw_routed],
-        Ssh::From(&[]),
-    )
-    .await
-    .unwrap();
-    seed::nodegroup(&clients.eks, "edge", "nat-ng", &[natted], Ssh::From(&[]))
-        .await
-        .unwrap();
+    s.private_cluster("edge", &[]).await;
+    s.nodegroup("edge", "public-ng", &[igw_routed], Ssh::From(&[]))
+        .await;
+    s.nodegroup("edge", "nat-ng", &[natted], Ssh::From(&[]))
+        .await;
 
     let report = scan_fix(region, &["edge"], &["nodes-public-ip"], &[]);
     skipped_because(
@@ -373,39 +299,21 @@ async fn a_subnet_whose_only_way_out_is_an_internet_gateway_keeps_public_address
 #[tokio::test]
 async fn the_sole_path_to_a_private_endpoint_stays() {
     let region = "eu-central-2";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sole = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "sole",
-        &[Ingress::Cidr("tcp", 443, 443, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
-    let narrowed = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "narrowed",
-        &[
-            Ingress::Cidr("tcp", 443, 443, "0.0.0.0/0"),
-            Ingress::Cidr("tcp", 443, 443, "10.8.0.0/16"),
-        ],
-    )
-    .await
-    .unwrap();
-    seed::cluster(
-        &clients.eks,
-        private_only("vault", &net.private, vec![sole.clone()]),
-    )
-    .await
-    .unwrap();
-    seed::cluster(
-        &clients.eks,
-        private_only("vpn", &net.private, vec![narrowed.clone()]),
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let sole = s
+        .group("sole", &[Ingress::Cidr("tcp", 443, 443, "0.0.0.0/0")])
+        .await;
+    let narrowed = s
+        .group(
+            "narrowed",
+            &[
+                Ingress::Cidr("tcp", 443, 443, "0.0.0.0/0"),
+                Ingress::Cidr("tcp", 443, 443, "10.8.0.0/16"),
+            ],
+        )
+        .await;
+    s.private_cluster("vault", &[&sole]).await;
+    s.private_cluster("vpn", &[&narrowed]).await;
     let report = scan_fix(region, &["vault", "vpn"], &["sg-open-ingress"], &[]);
     skipped_because(
         remediation(&report, "vault", &sole),
@@ -422,16 +330,11 @@ async fn the_sole_path_to_a_private_endpoint_stays() {
 #[tokio::test]
 async fn the_fix_limit_defers_the_rest() {
     let region = "us-east-2";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let a = open_group(&clients, &net.vpc, "a").await;
-    let b = open_group(&clients, &net.vpc, "b").await;
-    seed::cluster(
-        &clients.eks,
-        private_only("many", &net.private, vec![a.clone(), b.clone()]),
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let counter = s.counter.clone();
+    let a = s.group("a", &[seed::OPEN_SSH]).await;
+    let b = s.group("b", &[seed::OPEN_SSH]).await;
+    s.private_cluster("many", &[&a, &b]).await;
     let _ = counter;
     let report = scan_fix(
         region,
@@ -465,25 +368,16 @@ async fn the_fix_limit_defers_the_rest() {
 /// them. Control: with two earlier fixes the same fix still acts.
 #[tokio::test]
 async fn a_flapping_finding_stops_being_fixed() {
-    use eks_warden::remediate::{remediate, Budget, FixHistory, MemoryHistory, Mode, Policy, Run};
+    use eks_warden::remediate::{remediate, Budget, FixHistory, MemoryHistory, Mode, Run};
     use eks_warden::settings::Settings;
     let region = "ap-southeast-3";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let flappy = open_group(&clients, &net.vpc, "flappy").await;
-    let calm = open_group(&clients, &net.vpc, "calm").await;
-    seed::cluster(
-        &clients.eks,
-        private_only("flap", &net.private, vec![flappy.clone(), calm.clone()]),
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let clients = s.clients.clone();
+    let flappy = s.group("flappy", &[seed::OPEN_SSH]).await;
+    let calm = s.group("calm", &[seed::OPEN_SSH]).await;
+    s.private_cluster("flap", &[&flappy, &calm]).await;
     let settings = Settings::default();
-    let policy = Policy {
-        mode: Mode::Remediate,
-        rules: ["sg-open-ingress".to_string()].into(),
-        ..Policy::default()
-    };
+    let policy = fix_policy(Mode::Remediate, &["sg-open-ingress"]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -530,23 +424,12 @@ async fn a_pass_over_many_nodes_reads_the_cluster_twice() {
     use eks_warden::remediate::{remediate_once, Mode, Policy};
     use eks_warden::settings::Settings;
     let region = "us-west-2";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(&clients.ec2, &net.vpc, "nodes", &[])
-        .await
-        .unwrap();
-    seed::cluster(&clients.eks, private_only("fleet", &net.private, vec![]))
-        .await
-        .unwrap();
-    seed::nodegroup(
-        &clients.eks,
-        "fleet",
-        "ng",
-        &[&net.private[0]],
-        Ssh::From(&[&sg]),
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
+    let sg = s.group("nodes", &[]).await;
+    s.private_cluster("fleet", &[]).await;
+    s.nodegroup("fleet", "ng", &[&net.private[0]], Ssh::From(&[&sg]))
+        .await;
     for _ in 0..12 {
         seed::node_with(
             &clients.ec2,
@@ -561,10 +444,8 @@ async fn a_pass_over_many_nodes_reads_the_cluster_twice() {
     }
     let settings = Settings::default();
     let policy = |max| Policy {
-        mode: Mode::Remediate,
-        rules: ["nodes-imdsv1".to_string()].into(),
         max_fixes: max,
-        ..Policy::default()
+        ..fix_policy(Mode::Remediate, &["nodes-imdsv1"])
     };
     let count = |from: usize, op: &str| {
         counter.operations()[from..]

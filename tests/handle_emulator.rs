@@ -3,11 +3,13 @@
 
 mod common;
 
+use common::seeded::Seeded;
+
+use common::context::{context_over, member_clients};
 use common::seed;
-use eks_warden::handler::{handle, Context};
-use eks_warden::settings::Settings;
+use common::sns::Subscriber;
+use eks_warden::handler::handle;
 use serde_json::{json, Value};
-use std::process::Command;
 
 fn fixture(name: &str, replace: &[(&str, &str)]) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -18,56 +20,16 @@ fn fixture(name: &str, replace: &[(&str, &str)]) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// A topic with an SQS queue subscribed (envelope delivery, as a queue subscriber sees it).
-async fn topic_with_queue(conf: &aws_config::SdkConfig) -> (String, aws_sdk_sqs::Client, String) {
-    let sns = aws_sdk_sns::Client::new(conf);
-    let sqs = aws_sdk_sqs::Client::new(conf);
-    let topic = sns
-        .create_topic()
-        .name("eks-warden-findings")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("findings-subscriber")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn =
-        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
-    (topic, sqs, queue_url)
+async fn subscriber(conf: &aws_config::SdkConfig) -> Subscriber {
+    Subscriber::new(conf, "eks-warden-findings", "findings-subscriber").await
 }
 
 #[tokio::test]
 async fn authorize_ingress_event_to_sns_subscriber() {
     let region = "eu-west-2";
-    let (clients, _) = common::clients(region).await;
-    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    let (_, _, demo) = common::seeded::demo(region).await;
     let conf = common::sdk_config(region).await;
-    let (topic, sqs, queue_url) = topic_with_queue(&conf).await;
+    let sub = subscriber(&conf).await;
 
     let event = fixture(
         "ec2-authorize-sg-ingress-items.json",
@@ -78,42 +40,27 @@ async fn authorize_ingress_event_to_sns_subscriber() {
     );
     let file = std::env::temp_dir().join(format!("eks-warden-e2e-{}.json", std::process::id()));
     std::fs::write(&file, event.to_string()).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
-    cmd.args(["handle", file.to_str().unwrap()])
-        .env("EKS_WARDEN_TOPIC_ARN", &topic);
-    for (k, v) in common::emulator().env(region) {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_cli_env(
+        region,
+        &["handle", file.to_str().unwrap()],
+        &[("EKS_WARDEN_TOPIC_ARN", &sub.topic_arn)],
     );
+    common::assert_exit(&out, 0);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["evaluated"], json!(["insecure"]), "{summary:#}");
     assert_eq!(summary["triggers"][0]["kind"], "cloudtrail");
     assert_eq!(summary["published"].as_array().unwrap().len(), 1);
     assert_eq!(summary["batchItemFailures"], json!([]));
 
-    let got = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let msgs = got.messages();
-    assert_eq!(msgs.len(), 1);
-    let envelope: Value = serde_json::from_str(msgs[0].body().unwrap()).unwrap();
-    let subject = envelope["Subject"].as_str().unwrap();
+    let got = sub.received().await;
+    assert_eq!(got.len(), 1);
+    let subject = got[0].subject.as_str();
     assert!(subject.starts_with("[CRITICAL] eks-warden: "), "{subject}");
     assert!(
         subject.contains("on insecure (123456789012/eu-west-2)") && subject.chars().count() <= 100,
         "{subject}"
     );
-    let attrs = &envelope["MessageAttributes"];
+    let attrs = &got[0].attributes;
     assert_eq!(attrs["severity"]["Value"], "CRITICAL");
     assert_eq!(attrs["cluster"]["Value"], "insecure");
     assert_eq!(attrs["account"]["Value"], "123456789012");
@@ -130,7 +77,7 @@ async fn authorize_ingress_event_to_sns_subscriber() {
         "{rule_ids:?}"
     );
     // The SQS protocol gets the machine JSON.
-    let body: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    let body = &got[0].body;
     assert_eq!(body["cluster"], "insecure");
     assert_eq!(
         body["triggers"][0]["eventName"],
@@ -148,30 +95,13 @@ async fn authorize_ingress_event_to_sns_subscriber() {
     ));
 }
 
-fn ctx(clients: eks_warden::collect::Clients, conf: &aws_config::SdkConfig) -> Context {
-    Context::new(conf, clients, Settings::default())
-}
-
 #[tokio::test]
 async fn storm_of_1000_records_evaluates_each_cluster_once() {
     let region = "us-east-2";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
     for name in ["alpha", "beta", "gamma"] {
-        seed::cluster(
-            &clients.eks,
-            seed::ClusterSpec {
-                name,
-                subnets: net.private.to_vec(),
-                security_groups: vec![],
-                public: false,
-                private: true,
-                public_cidrs: &[],
-                tags: &[],
-            },
-        )
-        .await
-        .unwrap();
+        s.cluster(seed::ClusterSpec::private(name, &net)).await;
     }
     let conf = common::sdk_config(region).await;
     let records: Vec<Value> = (0..1000)
@@ -188,10 +118,10 @@ async fn storm_of_1000_records_evaluates_each_cluster_once() {
             json!({"messageId": format!("m-{i}"), "eventSource": "aws:sqs", "body": envelope.to_string()})
         })
         .collect();
-    let mut ctx = ctx(clients, &conf);
+    let mut ctx = context_over(&conf, clients);
     // Publishing too: a storm's hundreds of triggers must not push a message past SNS's size limit.
-    let (topic, sqs, queue_url) = topic_with_queue(&conf).await;
-    ctx.topic_arn = Some(topic);
+    let sub = subscriber(&conf).await;
+    ctx.topic_arn = Some(sub.topic_arn.clone());
     let before = counter.get();
     let run = handle(&ctx, &json!({"Records": records})).await.unwrap();
     let calls = counter.get() - before;
@@ -199,15 +129,7 @@ async fn storm_of_1000_records_evaluates_each_cluster_once() {
     assert_eq!(run.triggers.len(), 1000);
     assert!(run.batch_item_failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.published.len(), 3, "{:?}", run.failures);
-    let got = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let envelope: Value = serde_json::from_str(got.messages()[0].body().unwrap()).unwrap();
-    let body: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    let body = &sub.received().await[0].body;
     assert!(
         body["triggers_total"].as_u64().unwrap() >= 333,
         "{}",
@@ -220,53 +142,16 @@ async fn storm_of_1000_records_evaluates_each_cluster_once() {
     );
 }
 
-/// Clients acting in another account through `sts:AssumeRole` (moto keeps accounts apart).
-async fn assumed(conf: &aws_config::SdkConfig, account: &str) -> eks_warden::collect::Clients {
-    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account}:role/eks-warden-member"
-    ))
-    .session_name("seed")
-    .configure(conf)
-    .build()
-    .await;
-    let conf = conf
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .build();
-    eks_warden::collect::Clients::new(&conf)
-}
-
 #[tokio::test]
 async fn event_from_a_member_account_is_evaluated_through_assume_role() {
     let region = "eu-north-1";
     let member = "222233334444";
     let conf = common::sdk_config(region).await;
-    let b = assumed(&conf, member).await;
-    let net = seed::network(&b.ec2, region).await.unwrap();
-    let open = seed::security_group(
-        &b.ec2,
-        &net.vpc,
-        "open",
-        &[seed::Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
-    seed::cluster(
-        &b.eks,
-        seed::ClusterSpec {
-            name: "member-cluster",
-            subnets: net.private.to_vec(),
-            security_groups: vec![open.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    let b = member_clients(&conf, member).await;
+    let (_, open) =
+        seed::open_ssh_cluster(&b.eks, &b.ec2, region, "member-cluster", Default::default())
+            .await
+            .unwrap();
     // The home account sees no such cluster: the accounts really are apart.
     let (home_clients, _) = common::clients(region).await;
     assert!(eks_warden::collect::list_clusters(&home_clients)
@@ -281,7 +166,7 @@ async fn event_from_a_member_account_is_evaluated_through_assume_role() {
                 "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}}});
 
     // Without a member role the event is ignored with the reason.
-    let mut ctx = Context::new(&conf, home_clients.clone(), Settings::default());
+    let mut ctx = context_over(&conf, home_clients.clone());
     let _ = ctx.home_account.set("123456789012".into());
     let run = handle(&ctx, &event).await.unwrap();
     assert!(run.evaluated.is_empty());
@@ -292,7 +177,7 @@ async fn event_from_a_member_account_is_evaluated_through_assume_role() {
     );
 
     // With it, the function assumes the role in the member account (its own account comes from STS).
-    ctx = Context::new(&conf, home_clients, Settings::default());
+    ctx = context_over(&conf, home_clients);
     ctx.member_role = Some("eks-warden-member".into());
     let run = handle(&ctx, &event).await.unwrap();
     assert_eq!(run.evaluated, vec!["member-cluster"], "{run:?}");
@@ -308,29 +193,7 @@ async fn event_from_a_member_account_is_evaluated_through_assume_role() {
 
 #[tokio::test]
 async fn handle_exit_codes() {
-    let run = |args: &[&str], stdin: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
-        cmd.args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        for (k, v) in common::emulator().env("sa-east-1") {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        } else {
-            drop(child.stdin.take());
-        }
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], stdin: Option<&str>| common::run_cli_stdin("sa-east-1", args, stdin);
     let one_line = |o: &std::process::Output| {
         String::from_utf8_lossy(&o.stderr)
             .trim_end()
@@ -352,12 +215,7 @@ async fn handle_exit_codes() {
         env!("CARGO_MANIFEST_DIR")
     );
     let o = run(&["handle", &fixture], None);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    common::assert_exit(&o, 0);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["ignored"][0]["reason"]
         .as_str()

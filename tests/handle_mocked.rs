@@ -1,93 +1,31 @@
 //! Failure isolation in a batch: a cluster whose evaluation fails fails only the records that named it.
 
-use aws_sdk_ec2::operation::{
-    describe_instances::DescribeInstancesOutput, describe_route_tables::DescribeRouteTablesOutput,
-    describe_security_groups::DescribeSecurityGroupsOutput,
-    describe_subnets::DescribeSubnetsOutput,
-};
+mod common;
+
 use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
-use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput;
-use aws_sdk_eks::types::{Cluster, ClusterStatus, VpcConfigResponse};
+use aws_sdk_eks::types::ClusterStatus;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, RuleMode};
-use aws_smithy_types::error::ErrorMetadata;
-use eks_warden::collect::Clients;
-use eks_warden::handler::{handle, lambda_response, Context};
+use common::mocked::{cluster_in, describe_cluster, error, Mocked};
+use eks_warden::handler::{handle, lambda_response};
 use eks_warden::settings::Settings;
 use serde_json::{json, Value};
 
-/// The EKS reads beyond the cluster and its nodegroups, answered empty.
-fn empty_eks_extras() -> Vec<aws_smithy_mocks::Rule> {
-    vec![
-        mock!(aws_sdk_eks::Client::list_addons).then_output(|| aws_sdk_eks::operation::list_addons::ListAddonsOutput::builder().build()),
-        mock!(aws_sdk_eks::Client::list_access_entries)
-            .then_output(|| aws_sdk_eks::operation::list_access_entries::ListAccessEntriesOutput::builder().build()),
-        mock!(aws_sdk_eks::Client::describe_cluster_versions)
-            .then_output(|| aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput::builder().build()),
-    ]
-}
-
-fn ctx() -> Context {
+/// Clusters answer ACTIVE by their name, except `bad`, whose DescribeCluster is throttled.
+fn ctx() -> eks_warden::handler::Context {
     let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_compute_response(|req| {
         let name = req.name().unwrap_or_default().to_string();
         if name == "bad" {
-            MockResponse::Error(DescribeClusterError::generic(
-                ErrorMetadata::builder()
-                    .code("ThrottlingException")
-                    .message("Rate exceeded")
-                    .build(),
-            ))
+            MockResponse::Error(DescribeClusterError::generic(error("ThrottlingException")))
         } else {
             MockResponse::Output(
                 DescribeClusterOutput::builder()
-                    .cluster(
-                        Cluster::builder()
-                            .name(&name)
-                            .arn(format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"))
-                            .status(ClusterStatus::Active)
-                            .resources_vpc_config(
-                                VpcConfigResponse::builder()
-                                    .endpoint_private_access(true)
-                                    .build(),
-                            )
-                            .build(),
-                    )
+                    .cluster(cluster_in(&name, ClusterStatus::Active, true))
                     .build(),
             )
         }
     });
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &describe,
-            &mock!(aws_sdk_eks::Client::list_nodegroups)
-                .then_output(|| ListNodegroupsOutput::builder().build())
-        ]
-        .into_iter()
-        .chain(empty_eks_extras().iter()),
-        // The SDK's retries of the throttled call are its own business; here the throttling has outlasted them.
-        |c| c.retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled())
-    );
-    let ec2 = mock_client!(
-        aws_sdk_ec2,
-        RuleMode::MatchAny,
-        [
-            &mock!(aws_sdk_ec2::Client::describe_instances)
-                .then_output(|| DescribeInstancesOutput::builder().build()),
-            &mock!(aws_sdk_ec2::Client::describe_subnets)
-                .then_output(|| DescribeSubnetsOutput::builder().build()),
-            &mock!(aws_sdk_ec2::Client::describe_route_tables)
-                .then_output(|| DescribeRouteTablesOutput::builder().build()),
-            &mock!(aws_sdk_ec2::Client::describe_security_groups)
-                .then_output(|| DescribeSecurityGroupsOutput::builder().build()),
-        ]
-    );
-    // No topic and no re-check queue: SNS and SQS are never called.
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .build();
-    Context::new(&conf, Clients { eks, ec2 }, Settings::default())
+    // The SDK's retries of the throttled call are its own business; here the throttling has outlasted them.
+    Mocked::quiet().eks(&[&describe]).no_eks_retries().context()
 }
 
 fn record(id: &str, cluster: &str) -> Value {
@@ -153,34 +91,8 @@ async fn failed_calls_and_unknown_events_are_ignored_before_any_aws_call() {
 #[tokio::test]
 async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
     use eks_warden::handler::RecheckQueue;
-    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        DescribeClusterOutput::builder()
-            .cluster(
-                Cluster::builder()
-                    .name("busy")
-                    .arn("arn:aws:eks:eu-west-1:111122223333:cluster/busy")
-                    .status(ClusterStatus::Updating)
-                    .resources_vpc_config(
-                        VpcConfigResponse::builder()
-                            .endpoint_private_access(true)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &describe,
-            &mock!(aws_sdk_eks::Client::list_nodegroups)
-                .then_output(|| ListNodegroupsOutput::builder().build())
-        ]
-        .into_iter()
-        .chain(empty_eks_extras().iter())
-    );
-    let ec2 = ctx().home.clients.ec2.clone();
+    let describe = describe_cluster(cluster_in("busy", ClusterStatus::Updating, true));
+    let mut ctx = Mocked::quiet().eks(&[&describe]).context();
     // SQS itself is mocked too: what matters is the message the function sends.
     let sent = mock!(aws_sdk_sqs::Client::send_message)
         .match_requests(|r| {
@@ -191,13 +103,7 @@ async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
                 .message_id(format!("sent:{}", r.message_body().unwrap_or_default()))
                 .build()
         });
-    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&sent]);
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .build();
-    let mut ctx = Context::new(&conf, Clients { eks, ec2 }, Settings::default());
-    ctx.sqs = sqs;
+    ctx.sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&sent]);
     ctx.recheck = Some(RecheckQueue {
         url: "https://sqs/ingest".into(),
         delay_seconds: 120,
@@ -242,52 +148,19 @@ async fn settling_cluster_is_rechecked_with_a_bounded_attempt_counter() {
 
 #[tokio::test]
 async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
-    use eks_warden::remediate::{remediate_once as remediate, Mode, Outcome, Policy};
-    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        DescribeClusterOutput::builder()
-            .cluster(
-                Cluster::builder()
-                    .name("busy")
-                    .arn("arn:aws:eks:eu-west-1:111122223333:cluster/busy")
-                    .status(ClusterStatus::Updating)
-                    .resources_vpc_config(
-                        VpcConfigResponse::builder()
-                            .endpoint_private_access(false)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
+    use common::context::fix_policy;
+    use eks_warden::remediate::{remediate_once as remediate, Mode, Outcome};
+    let describe = describe_cluster(cluster_in("busy", ClusterStatus::Updating, false));
     let update = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| {
         aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput::builder().build()
     });
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &describe,
-            &update,
-            &mock!(aws_sdk_eks::Client::list_nodegroups)
-                .then_output(|| ListNodegroupsOutput::builder().build())
-        ]
-        .into_iter()
-        .chain(empty_eks_extras().iter())
-    );
-    let clients = Clients {
-        eks,
-        ec2: ctx().home.clients.ec2.clone(),
-    };
+    let clients = Mocked::quiet().eks(&[&describe, &update]).clients();
     let settings = Settings::default();
     let report = eks_warden::scan::evaluate_cluster(&clients, "busy", &settings)
         .await
         .unwrap();
     for mode in [Mode::Remediate, Mode::DryRun] {
-        let policy = Policy {
-            mode,
-            rules: ["endpoint-private-disabled".to_string()].into(),
-            ..Policy::default()
-        };
+        let policy = fix_policy(mode, &["endpoint-private-disabled"]);
         let pass = remediate(&clients, "busy", &report.results, &settings, &policy)
             .await
             .unwrap();
@@ -305,45 +178,8 @@ async fn no_fix_while_the_cluster_is_updating_and_dry_run_writes_nothing() {
 
 #[tokio::test]
 async fn a_cluster_being_deleted_is_neither_published_nor_fixed() {
-    let describe = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        DescribeClusterOutput::builder()
-            .cluster(
-                Cluster::builder()
-                    .name("going")
-                    .arn("arn:aws:eks:eu-west-1:111122223333:cluster/going")
-                    .status(ClusterStatus::Deleting)
-                    .resources_vpc_config(
-                        VpcConfigResponse::builder()
-                            .endpoint_private_access(false)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &describe,
-            &mock!(aws_sdk_eks::Client::list_nodegroups)
-                .then_output(|| ListNodegroupsOutput::builder().build())
-        ]
-        .into_iter()
-        .chain(empty_eks_extras().iter())
-    );
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .build();
-    let mut ctx = Context::new(
-        &conf,
-        Clients {
-            eks,
-            ec2: ctx().home.clients.ec2.clone(),
-        },
-        Settings::default(),
-    );
+    let describe = describe_cluster(cluster_in("going", ClusterStatus::Deleting, false));
+    let mut ctx = Mocked::quiet().eks(&[&describe]).context();
     // A topic is set: publishing would call SNS, which has no endpoint here and would fail the run.
     ctx.topic_arn = Some("arn:aws:sns:eu-west-1:111122223333:findings".into());
     let run = handle(&ctx, &json!({"clusters": ["going"]})).await.unwrap();

@@ -3,116 +3,61 @@
 
 mod common;
 
-use common::seed::{self, ClusterSpec, Ingress};
+use common::seed::{self, Ingress};
+use common::sns::{Received, Subscriber};
 use common::CallCounter;
 use eks_warden::handler::{handle, Context, RunSummary};
-use eks_warden::remediate::{Mode, Policy};
-use eks_warden::settings::Settings;
+use eks_warden::remediate::Mode;
 use eks_warden::state::store::Store;
 use eks_warden::state::Lifecycle;
 use serde_json::{json, Value};
-use std::process::Command;
 
 struct World {
     conf: aws_config::SdkConfig,
     clients: eks_warden::collect::Clients,
     sg: String,
+    /// The topic's ARN, whether or not it exists yet.
     topic: String,
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    subscriber: Option<Subscriber>,
     table: String,
     dynamo_calls: CallCounter,
 }
 
-/// A topic with an SQS queue subscribed; `create` false gives only the ARN it will have.
-async fn topic(conf: &aws_config::SdkConfig, region: &str, create: bool) -> (String, String) {
-    let sns = aws_sdk_sns::Client::new(conf);
-    let sqs = aws_sdk_sqs::Client::new(conf);
-    let arn = format!("arn:aws:sns:{region}:123456789012:lifecycle-findings");
-    if !create {
-        return (arn, String::new());
-    }
-    let topic = sns
-        .create_topic()
-        .name("lifecycle-findings")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    assert_eq!(topic, arn);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("lifecycle-subscriber")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn =
-        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
-    (topic, queue_url)
+async fn subscriber(conf: &aws_config::SdkConfig) -> Subscriber {
+    Subscriber::new(conf, "lifecycle-findings", "lifecycle-subscriber").await
 }
 
-/// A cluster `prod` whose additional security group opens SSH to the world, a state table, and a topic.
+/// A cluster `prod` whose additional security group opens SSH to the world, a state table, and a topic
+/// with a subscriber (`create_topic` false: only the ARN the topic will have).
 async fn world(region: &str, create_topic: bool) -> World {
     let (clients, _) = common::clients(region).await;
     let conf = common::sdk_config(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "ssh",
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
-    seed::cluster(
+    let (_, sg) = seed::open_ssh_cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "prod",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        &clients.ec2,
+        region,
+        "prod",
+        Default::default(),
     )
     .await
     .unwrap();
     let table = "eks-warden-state".to_string();
     let out = common::run_cli(region, &["state", "create-table", &table]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (topic, queue_url) = topic(&conf, region, create_topic).await;
+    common::assert_exit(&out, 0);
+    let subscriber = match create_topic {
+        true => Some(subscriber(&conf).await),
+        false => None,
+    };
+    let topic = format!("arn:aws:sns:{region}:123456789012:lifecycle-findings");
+    if let Some(s) = &subscriber {
+        assert_eq!(s.topic_arn, topic);
+    }
     World {
-        sqs: aws_sdk_sqs::Client::new(&conf),
         clients,
         conf,
         sg,
         topic,
-        queue_url,
+        subscriber,
         table,
         dynamo_calls: CallCounter::default(),
     }
@@ -125,46 +70,19 @@ impl World {
                 .interceptor(self.dynamo_calls.clone())
                 .build(),
         );
-        let mut ctx = Context::new(&self.conf, self.clients.clone(), Settings::default());
+        let mut ctx = common::context::context_over(&self.conf, self.clients.clone());
         ctx.topic_arn = Some(self.topic.clone());
         ctx.state = Some(Lifecycle::new(&self.conf, Store::new(dynamo, &self.table)));
         ctx
     }
 
-    /// Every message the subscriber queue holds now (the SNS envelope's `Message`, parsed), and
-    /// the envelope's attributes.
-    async fn received(&self) -> Vec<(String, Value, Value)> {
-        let mut out = vec![];
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                let body: Value =
-                    serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-                out.push((
-                    envelope["Subject"].as_str().unwrap_or_default().to_string(),
-                    body,
-                    envelope["MessageAttributes"].clone(),
-                ));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+    /// Every message the subscriber queue holds now.
+    async fn received(&self) -> Vec<Received> {
+        self.subscriber
+            .as_ref()
+            .expect("a subscribed topic")
+            .received()
+            .await
     }
 }
 
@@ -209,7 +127,11 @@ async fn change_messages_only_when_a_verdict_changes() {
     assert_eq!(first.published[0].notification, "change");
     let got = w.received().await;
     assert_eq!(got.len(), 1);
-    let (subject, body, attrs) = &got[0];
+    let Received {
+        subject,
+        body,
+        attributes: attrs,
+    } = &got[0];
     assert_eq!(body["notification"], "change");
     assert_eq!(attrs["notification"]["Value"], "change");
     let fails = first.clusters[0].failures().count();
@@ -262,15 +184,7 @@ async fn change_messages_only_when_a_verdict_changes() {
     assert!(quiet.published.is_empty() && w.received().await.is_empty());
 
     // The world-open rule revoked: one message, it is resolved.
-    w.clients
-        .ec2
-        .revoke_security_group_ingress()
-        .group_id(&w.sg)
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .cidr_ip("0.0.0.0/0")
-        .send()
+    seed::revoke(&w.clients.ec2, &w.sg, &[seed::OPEN_SSH])
         .await
         .unwrap();
     run(
@@ -280,7 +194,11 @@ async fn change_messages_only_when_a_verdict_changes() {
     .await;
     let got = w.received().await;
     assert_eq!(got.len(), 1);
-    let (subject, body, attrs) = &got[0];
+    let Received {
+        subject,
+        body,
+        attributes: attrs,
+    } = &got[0];
     assert_eq!(ids(&body["changes"]["resolved"]), ["sg-open-ingress"]);
     assert_eq!(body["changes"]["new"], json!([]));
     assert!(
@@ -297,13 +215,9 @@ async fn change_messages_only_when_a_verdict_changes() {
     );
 
     // Re-opened: new again.
-    seed::authorize(
-        &w.clients.ec2,
-        &w.sg,
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
+    seed::authorize(&w.clients.ec2, &w.sg, &[seed::OPEN_SSH])
+        .await
+        .unwrap();
     run(
         &ctx,
         &ec2_event(region, "AuthorizeSecurityGroupIngress", &w.sg),
@@ -311,7 +225,7 @@ async fn change_messages_only_when_a_verdict_changes() {
     .await;
     let got = w.received().await;
     assert_eq!(got.len(), 1);
-    assert_eq!(ids(&got[0].1["changes"]["new"]), ["sg-open-ingress"]);
+    assert_eq!(ids(&got[0].body["changes"]["new"]), ["sg-open-ingress"]);
 
     // Exempted by tagging the group.
     seed::tag(
@@ -325,8 +239,11 @@ async fn change_messages_only_when_a_verdict_changes() {
     run(&ctx, &direct()).await;
     let got = w.received().await;
     assert_eq!(got.len(), 1);
-    assert_eq!(ids(&got[0].1["changes"]["exempted"]), ["sg-open-ingress"]);
-    assert!(got[0].0.contains("1 exempted"), "{}", got[0].0);
+    assert_eq!(
+        ids(&got[0].body["changes"]["exempted"]),
+        ["sg-open-ingress"]
+    );
+    assert!(got[0].subject.contains("1 exempted"), "{}", got[0].subject);
 
     // `state show` prints what the table holds.
     let out = common::run_cli(
@@ -335,12 +252,7 @@ async fn change_messages_only_when_a_verdict_changes() {
             "state", "show", "prod", "--table", &w.table, "--format", "json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(shown["open"]
         .as_array()
@@ -356,34 +268,33 @@ async fn two_concurrent_handle_processes_publish_one_message() {
     let w = world(region, true).await;
     let file = std::env::temp_dir().join(format!("eks-warden-race-{}.json", std::process::id()));
     std::fs::write(&file, direct().to_string()).unwrap();
+    let env = [
+        ("EKS_WARDEN_TOPIC_ARN", w.topic.as_str()),
+        ("EKS_WARDEN_STATE_TABLE", w.table.as_str()),
+    ];
     let spawn = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
-        cmd.args(["handle", file.to_str().unwrap()])
-            .env("EKS_WARDEN_TOPIC_ARN", &w.topic)
-            .env("EKS_WARDEN_STATE_TABLE", &w.table)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        for (k, v) in common::emulator().env(region) {
-            cmd.env(k, v);
-        }
-        cmd.spawn().unwrap()
+        common::cli_command(
+            common::emulator(),
+            region,
+            &["handle", file.to_str().unwrap()],
+            &env,
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let mut published = 0;
     for o in [&a, &b] {
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        common::assert_exit(o, 0);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         published += v["published"].as_array().unwrap().len();
     }
     let got = w.received().await;
     assert_eq!((published, got.len()), (1, 1), "{got:?}");
-    assert_eq!(got[0].1["notification"], "change");
+    assert_eq!(got[0].body["notification"], "change");
 }
 
 /// Guards the pending message: a publish that fails is retried from the state, never lost, never doubled,
@@ -394,13 +305,7 @@ async fn a_failed_publish_is_retried_once_with_the_fix_audit() {
     // The topic does not exist yet: the first publish fails.
     let mut w = world(region, false).await;
     let mut ctx = w.ctx();
-    ctx.policy = Policy {
-        mode: Mode::Remediate,
-        rules: ["sg-open-ingress".to_string()].into(),
-        allow_public_endpoint_off: false,
-        secrets_key_arn: None,
-        ..Policy::default()
-    };
+    ctx.policy = common::context::fix_policy(Mode::Remediate, &["sg-open-ingress"]);
     let records = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs",
         "body": direct().to_string()}]});
     let first = handle(&ctx, &records).await.unwrap();
@@ -412,9 +317,9 @@ async fn a_failed_publish_is_retried_once_with_the_fix_audit() {
         .any(|m| m.rule_id == "sg-open-ingress"));
 
     // The topic appears; the redelivered record publishes the pending message (old enough to claim).
-    let (topic, queue_url) = topic(&w.conf, region, true).await;
-    assert_eq!(topic, w.topic);
-    w.queue_url = queue_url;
+    let s = subscriber(&w.conf).await;
+    assert_eq!(s.topic_arn, w.topic);
+    w.subscriber = Some(s);
     if let Some(lc) = ctx.state.as_mut() {
         lc.claim_after_secs = 0;
     }
@@ -423,7 +328,7 @@ async fn a_failed_publish_is_retried_once_with_the_fix_audit() {
     assert!(second.batch_item_failures.is_empty());
     let got = w.received().await;
     assert_eq!(got.len(), 1, "{got:?}");
-    let body = &got[0].1;
+    let body = &got[0].body;
     let audit = body["audit"].as_array().unwrap();
     assert_eq!(audit.len(), 1, "{body:#}");
     assert_eq!(audit[0]["rule_id"], "sg-open-ingress");
@@ -448,7 +353,7 @@ async fn a_deleted_cluster_resolves_everything_and_its_state_goes() {
     let ctx = w.ctx();
     run(&ctx, &direct()).await;
     let opened = w.received().await;
-    let open = opened[0].1["changes"]["new"].as_array().unwrap().len();
+    let open = opened[0].body["changes"]["new"].as_array().unwrap().len();
     w.clients
         .eks
         .delete_cluster()
@@ -465,10 +370,10 @@ async fn a_deleted_cluster_resolves_everything_and_its_state_goes() {
     let got = w.received().await;
     assert_eq!(got.len(), 1);
     assert_eq!(
-        got[0].1["changes"]["resolved"].as_array().unwrap().len(),
+        got[0].body["changes"]["resolved"].as_array().unwrap().len(),
         open
     );
-    assert_eq!(got[0].1["findings"], json!([]));
+    assert_eq!(got[0].body["findings"], json!([]));
     let shown = eks_warden::state::show(
         &Store::new(aws_sdk_dynamodb::Client::new(&w.conf), &w.table),
         "123456789012",
@@ -489,12 +394,7 @@ async fn create_table_is_idempotent_and_agrees_with_the_template() {
     let region = "af-south-1";
     for _ in 0..2 {
         let out = common::run_cli(region, &["state", "create-table", "warden-state"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_exit(&out, 0);
     }
     let conf = common::sdk_config(region).await;
     let db = aws_sdk_dynamodb::Client::new(&conf);
@@ -519,18 +419,19 @@ async fn create_table_is_idempotent_and_agrees_with_the_template() {
             )
         })
         .collect();
-    let tkeys: Vec<(String, String)> = p["KeySchema"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            (
-                k["AttributeName"].as_str().unwrap().to_string(),
-                k["KeyType"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(keys, tkeys);
+    // The template's (AttributeName, `kind`) pairs of one of the table's lists.
+    let declared = |list: &str, kind: &str| -> Vec<(String, String)> {
+        p[list]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let field = |f: &str| k[f].as_str().unwrap().to_string();
+                (field("AttributeName"), field(kind))
+            })
+            .collect()
+    };
+    assert_eq!(keys, declared("KeySchema", "KeyType"));
     let attrs: Vec<(String, String)> = t
         .attribute_definitions()
         .iter()
@@ -541,18 +442,7 @@ async fn create_table_is_idempotent_and_agrees_with_the_template() {
             )
         })
         .collect();
-    let tattrs: Vec<(String, String)> = p["AttributeDefinitions"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["AttributeName"].as_str().unwrap().to_string(),
-                a["AttributeType"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(attrs, tattrs);
+    assert_eq!(attrs, declared("AttributeDefinitions", "AttributeType"));
     assert_eq!(
         t.billing_mode_summary()
             .and_then(|b| b.billing_mode())
@@ -650,9 +540,13 @@ async fn the_sweep_reminds_of_violations_that_stay_open() {
     assert_eq!(reminded.published[0].notification, "reminder");
     let got = w.received().await;
     assert_eq!(got.len(), 1);
-    assert!(got[0].0.contains("eks-warden: reminder, "), "{}", got[0].0);
-    assert_eq!(got[0].2["notification"]["Value"], "reminder");
-    assert_eq!(got[0].1["changes"]["new"], json!([]));
+    assert!(
+        got[0].subject.contains("eks-warden: reminder, "),
+        "{}",
+        got[0].subject
+    );
+    assert_eq!(got[0].attributes["notification"]["Value"], "reminder");
+    assert_eq!(got[0].body["changes"]["new"], json!([]));
     // Reminded now: the next sweep is quiet again; with reminders off, so is an old one.
     assert!(run(&ctx, &sweep(region)).await.published.is_empty());
     backdate().await;

@@ -3,14 +3,18 @@
 //! timeouts, a sweep fanned out per cluster, and an organization sweep over accounts and regions.
 
 mod common;
+
+use common::seeded::Seeded;
 #[path = "../benches/warden/fleet.rs"]
 #[allow(dead_code)]
 mod fleet;
 #[path = "../benches/warden/storm.rs"]
 mod storm;
 
+use common::context::{context, context_over, member_clients};
 use common::proxy::{Fault, FaultProxy, Plan};
-use common::seed;
+use common::sns::Queue;
+use common::{seed, via_proxy};
 use eks_warden::collect::Clients;
 use eks_warden::handler::{
     handle, handle_until, lambda_response_until, Context, MemberAccounts, RecheckQueue,
@@ -26,7 +30,7 @@ fn counted_ctx(
     clients: Clients,
     counter: &common::CallCounter,
 ) -> Context {
-    let mut ctx = Context::new(conf, clients, Settings::default());
+    let mut ctx = context_over(conf, clients);
     let _ = ctx.home_account.set(ACCOUNT.into());
     ctx.sns = aws_sdk_sns::Client::from_conf(
         aws_sdk_sns::config::Builder::from(conf)
@@ -44,15 +48,7 @@ fn counted_ctx(
 async fn plain_cluster(clients: &Clients, net: &seed::Network, name: &str, groups: Vec<String>) {
     seed::cluster(
         &clients.eks,
-        seed::ClusterSpec {
-            name,
-            subnets: net.private.to_vec(),
-            security_groups: groups,
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        seed::ClusterSpec::private(name, net).groups(groups),
     )
     .await
     .unwrap();
@@ -129,8 +125,8 @@ async fn storm_of_1000_records_costs_at_most_64_calls() {
 #[tokio::test]
 async fn run_instances_of_100_nodes_costs_at_most_3_describe_instances() {
     let region = "eu-west-3";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     plain_cluster(&clients, &net, "wide", vec![]).await;
     let out = clients
         .ec2
@@ -139,17 +135,10 @@ async fn run_instances_of_100_nodes_costs_at_most_3_describe_instances() {
         .min_count(100)
         .max_count(100)
         .subnet_id(&net.private[0])
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("eks:cluster-name")
-                        .value("wide")
-                        .build(),
-                )
-                .build(),
-        )
+        .tag_specifications(seed::cluster_name_tag(
+            aws_sdk_ec2::types::ResourceType::Instance,
+            "wide",
+        ))
         .send()
         .await
         .unwrap();
@@ -182,11 +171,9 @@ async fn run_instances_of_100_nodes_costs_at_most_3_describe_instances() {
 #[tokio::test]
 async fn a_stale_cluster_tag_still_leads_to_the_real_cluster() {
     let region = "ap-south-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(&clients.ec2, &net.vpc, "reused", &[])
-        .await
-        .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
+    let sg = s.group("reused", &[]).await;
     seed::tag(
         &clients.ec2,
         &sg,
@@ -203,7 +190,7 @@ async fn a_stale_cluster_tag_still_leads_to_the_real_cluster() {
         "detail": {"eventSource": "ec2.amazonaws.com", "eventName": "AuthorizeSecurityGroupIngress",
             "eventID": "stale-tag", "requestParameters": {"groupId": sg}}});
     let conf = common::sdk_config(region).await;
-    let ctx = Context::new(&conf, clients, Settings::default());
+    let ctx = context_over(&conf, clients);
     let run = handle(&ctx, &event).await.unwrap();
     assert_eq!(run.evaluated, vec!["real"], "{run:?}");
     let evidence = &run.triggers[0].evidence["real"];
@@ -229,9 +216,21 @@ fn recheck_record(id: &str, region: &str, cluster: &str) -> Value {
     json!({"messageId": id, "eventSource": "aws:sqs", "body": body.to_string()})
 }
 
-async fn via(proxy: &FaultProxy, conf: aws_config::SdkConfig) -> (Clients, aws_config::SdkConfig) {
-    let conf = conf.to_builder().endpoint_url(&proxy.endpoint).build();
-    (Clients::new(&conf), conf)
+/// A re-check record for each of `fast` (m-fast) and `slow` (m-slow).
+fn fast_and_slow_records(region: &str) -> Value {
+    json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]})
+}
+
+/// Clusters `fast` and `slow` in a fresh network, and a proxy that holds every request about `slow`.
+async fn fast_and_held_slow(region: &str) -> FaultProxy {
+    let s = Seeded::new(region).await;
+    s.private_cluster("fast", &[]).await;
+    s.private_cluster("slow", &[]).await;
+    let proxy = FaultProxy::start(&common::emulator().endpoint).await;
+    proxy.set(vec![
+        Plan::new(Fault::Delay(Duration::from_secs(120))).matching("/clusters/slow")
+    ]);
+    proxy
 }
 
 /// Guards the invocation deadline: a call that never answers fails only its own records, and the
@@ -239,18 +238,11 @@ async fn via(proxy: &FaultProxy, conf: aws_config::SdkConfig) -> (Clients, aws_c
 #[tokio::test]
 async fn a_held_call_fails_only_its_records_before_the_deadline() {
     let region = "ca-central-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    plain_cluster(&clients, &net, "fast", vec![]).await;
-    plain_cluster(&clients, &net, "slow", vec![]).await;
-    let proxy = FaultProxy::start(&common::emulator().endpoint).await;
-    proxy.set(vec![
-        Plan::new(Fault::Delay(Duration::from_secs(120))).matching("/clusters/slow")
-    ]);
-    let (proxied, conf) = via(&proxy, common::sdk_config(region).await).await;
-    let mut ctx = Context::new(&conf, proxied, Settings::default());
+    let proxy = fast_and_held_slow(region).await;
+    let (proxied, conf) = via_proxy(&proxy, &common::sdk_config(region).await);
+    let mut ctx = context_over(&conf, proxied);
     ctx.deadline_margin = Duration::from_secs(3);
-    let payload = json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]});
+    let payload = fast_and_slow_records(region);
     let started = Instant::now();
     let deadline = std::time::SystemTime::now() + Duration::from_secs(10);
     let answer = lambda_response_until(&ctx, &payload, Some(deadline))
@@ -283,23 +275,16 @@ async fn a_held_call_fails_only_its_records_before_the_deadline() {
 #[tokio::test]
 async fn sdk_timeouts_bound_a_call_that_never_answers() {
     let region = "ca-west-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    plain_cluster(&clients, &net, "fast", vec![]).await;
-    plain_cluster(&clients, &net, "slow", vec![]).await;
-    let proxy = FaultProxy::start(&common::emulator().endpoint).await;
-    proxy.set(vec![
-        Plan::new(Fault::Delay(Duration::from_secs(120))).matching("/clusters/slow")
-    ]);
+    let proxy = fast_and_held_slow(region).await;
     let timeouts = eks_warden::timeouts::from_lookup(Some(2.0), |_| None).unwrap();
     let conf = common::sdk_config(region)
         .await
         .to_builder()
         .timeout_config(timeouts)
         .build();
-    let (proxied, conf) = via(&proxy, conf).await;
-    let ctx = Context::new(&conf, proxied, Settings::default());
-    let payload = json!({"Records": [recheck_record("m-fast", region, "fast"), recheck_record("m-slow", region, "slow")]});
+    let (proxied, conf) = via_proxy(&proxy, &conf);
+    let ctx = context_over(&conf, proxied);
+    let payload = fast_and_slow_records(region);
     let started = Instant::now();
     let run = handle(&ctx, &payload).await.unwrap();
     assert!(
@@ -312,64 +297,25 @@ async fn sdk_timeouts_bound_a_call_that_never_answers() {
     assert_eq!(run.batch_item_failures[0].item_identifier, "m-slow");
 }
 
-async fn queue(conf: &aws_config::SdkConfig, name: &str) -> String {
-    aws_sdk_sqs::Client::new(conf)
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string()
-}
-
-/// Everything in a queue, as the SQS event source would hand it to the function.
-async fn drain(conf: &aws_config::SdkConfig, url: &str) -> Vec<Value> {
-    let sqs = aws_sdk_sqs::Client::new(conf);
-    let mut records = vec![];
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return records;
-        }
-        for m in got.messages() {
-            records.push(json!({"messageId": m.message_id().unwrap(), "eventSource": "aws:sqs", "body": m.body().unwrap()}));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 /// Guards sweep isolation: the sweep fans out one message per cluster, so a throttled cluster is its
 /// own retry and the sweep record succeeds (before, it failed the sweep and re-evaluated every cluster).
 #[tokio::test]
 async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
     let region = "sa-east-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     for name in ["one", "two", "bad"] {
         plain_cluster(&clients, &net, name, vec![]).await;
     }
     let conf = common::sdk_config(region).await;
-    let url = queue(&conf, "eks-warden-recheck").await;
+    let queue = Queue::create(&conf, "eks-warden-recheck").await;
     let proxy = FaultProxy::start(&common::emulator().endpoint).await;
     proxy.set(vec![Plan::new(Fault::Throttle).matching("/clusters/bad")]);
-    let (proxied, pconf) = via(&proxy, conf.clone()).await;
-    let mut ctx = Context::new(&pconf, proxied, Settings::default());
+    let (proxied, pconf) = via_proxy(&proxy, &conf);
+    let mut ctx = context_over(&pconf, proxied);
     let _ = ctx.home_account.set(ACCOUNT.into());
     ctx.recheck = Some(RecheckQueue {
-        url: url.clone(),
+        url: queue.url.clone(),
         delay_seconds: 60,
         max_attempts: 5,
     });
@@ -379,7 +325,7 @@ async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
     let run = handle(&ctx, &sweep).await.unwrap();
     assert!(run.batch_item_failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.fanned_out.len(), 3, "{run:?}");
-    let records = drain(&conf, &url).await;
+    let records = queue.records().await;
     assert_eq!(records.len(), 3);
     for r in &records {
         let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
@@ -397,25 +343,6 @@ async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
     assert_eq!(json!(run.batch_item_failures[0].item_identifier), bad_id);
 }
 
-/// Clients acting in another account through `sts:AssumeRole` (moto keeps accounts apart).
-async fn assumed(region: &str, account: &str) -> Clients {
-    let conf = common::sdk_config(region).await;
-    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account}:role/eks-warden-member"
-    ))
-    .session_name("seed")
-    .configure(&conf)
-    .build()
-    .await;
-    let conf = conf
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .build();
-    Clients::new(&conf)
-}
-
 /// Guards the organization sweep: every member account in every listed region is swept, in-line (CLI)
 /// and fanned out per account and region then per cluster (Lambda).
 #[tokio::test]
@@ -425,7 +352,7 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     let mut expected = vec![];
     for a in accounts {
         for r in regions {
-            let c = assumed(r, a).await;
+            let c = member_clients(&common::sdk_config(r).await, a).await;
             let net = seed::network(&c.ec2, r).await.unwrap();
             let name = format!("c-{}-{r}", &a[..3]);
             plain_cluster(&c, &net, &name, vec![]).await;
@@ -434,8 +361,7 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     }
     let home = "eu-central-1";
     let conf = common::sdk_config(home).await;
-    let (clients, _) = common::clients(home).await;
-    let mut ctx = Context::new(&conf, clients, Settings::default());
+    let mut ctx = context(home).await;
     let _ = ctx.home_account.set(ACCOUNT.into());
     ctx.member_role = Some("eks-warden-member".into());
     ctx.member_accounts = Some(MemberAccounts::List(
@@ -461,19 +387,19 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     assert_eq!(got, expected);
 
     // Fanned out, as the Lambda runs it: 6 scope messages, then one message per cluster.
-    let url = queue(&conf, "org-sweep").await;
+    let queue = Queue::create(&conf, "org-sweep").await;
     ctx.recheck = Some(RecheckQueue {
-        url: url.clone(),
+        url: queue.url.clone(),
         delay_seconds: 60,
         max_attempts: 5,
     });
     let run = handle(&ctx, &schedule).await.unwrap();
     assert_eq!(run.fanned_out.len(), 6, "{run:?}");
-    let scopes = drain(&conf, &url).await;
+    let scopes = queue.records().await;
     let run = handle(&ctx, &json!({"Records": scopes})).await.unwrap();
     assert!(run.batch_item_failures.is_empty(), "{:?}", run.failures);
     assert_eq!(run.fanned_out.len(), 6);
-    let per_cluster = drain(&conf, &url).await;
+    let per_cluster = queue.records().await;
     let run = handle(&ctx, &json!({"Records": per_cluster}))
         .await
         .unwrap();
@@ -492,8 +418,8 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
 #[tokio::test]
 async fn clusters_of_one_vpc_share_their_route_table_reads() {
     let region = "eu-south-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let names: Vec<String> = (0..8).map(|i| format!("shared-{i}")).collect();
     for n in &names {
         plain_cluster(&clients, &net, n, vec![]).await;

@@ -3,19 +3,14 @@
 
 mod common;
 
+use common::seeded::Seeded;
+
+use common::context::{allowing_public, context_over, fix_policy as policy};
 use common::seed::{self, ClusterSpec, Ingress, Ssh};
 use eks_warden::collect::Clients;
 use eks_warden::remediate::{remediate, Action, Budget, Mode, NoHistory, Outcome, Policy, Run};
 use eks_warden::scan::evaluate_cluster;
 use eks_warden::settings::Settings;
-
-fn policy(mode: Mode, rules: &[&str]) -> Policy {
-    Policy {
-        mode,
-        rules: rules.iter().map(|r| r.to_string()).collect(),
-        ..Policy::default()
-    }
-}
 
 async fn run(
     clients: &Clients,
@@ -46,33 +41,15 @@ async fn run(
 #[tokio::test]
 async fn revoke_world_open_rule_by_id_and_a_second_run_changes_nothing() {
     let region = "us-west-1";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "web",
-        &[
-            Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0"),
-            Ingress::Cidr("tcp", 443, 443, "10.0.0.0/8"),
-        ],
-    )
-    .await
-    .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "web",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, counter) = (s.clients.clone(), s.counter.clone());
+    let sg = s
+        .group(
+            "web",
+            &[seed::OPEN_SSH, Ingress::Cidr("tcp", 443, 443, "10.0.0.0/8")],
+        )
+        .await;
+    s.private_cluster("web", &[&sg]).await;
     let settings = Settings::default();
 
     // Dry-run: the exact call, and not one write.
@@ -154,37 +131,15 @@ async fn revoke_world_open_rule_by_id_and_a_second_run_changes_nothing() {
 #[tokio::test]
 async fn subnet_public_ip_fix_and_instances_left_to_people() {
     let region = "ap-south-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let bastion = seed::security_group(&clients.ec2, &net.vpc, "bastion", &[])
-        .await
-        .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
+    let bastion = s.group("bastion", &[]).await;
     seed::map_public_ip(&clients.ec2, &net.private[0], true)
         .await
         .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "ips",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
-    seed::nodegroup(
-        &clients.eks,
-        "ips",
-        "ng",
-        &[&net.private[0]],
-        Ssh::From(&[&bastion]),
-    )
-    .await
-    .unwrap();
+    s.private_cluster("ips", &[]).await;
+    s.nodegroup("ips", "ng", &[&net.private[0]], Ssh::From(&[&bastion]))
+        .await;
     let node = seed::node(
         &clients.ec2,
         "ips",
@@ -227,18 +182,10 @@ async fn subnet_public_ip_fix_and_instances_left_to_people() {
 #[tokio::test]
 async fn endpoint_fixes_one_update_per_pass_and_the_public_guardrails() {
     let region = "eu-west-3";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let spec = |name| ClusterSpec {
-        name,
-        subnets: net.private.to_vec(),
-        security_groups: vec![],
-        public: true,
-        private: false,
-        public_cidrs: &["0.0.0.0/0"],
-        tags: &[],
-    };
-    seed::cluster(&clients.eks, spec("both")).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
+    let spec = |name| ClusterSpec::public_open(name, &net);
+    s.cluster(spec("both")).await;
     let both = &["endpoint-public-unrestricted", "endpoint-private-disabled"];
 
     // No allow-list and no permission to turn public off: the public fix is refused, private goes on.
@@ -262,11 +209,8 @@ async fn endpoint_fixes_one_update_per_pass_and_the_public_guardrails() {
     assert_eq!(private.outcome, Outcome::Remediated, "{done:?}");
 
     // With an allow-list: two cluster updates wanted, one made, the other deferred to the re-check.
-    seed::cluster(&clients.eks, spec("allow")).await.unwrap();
-    let settings = Settings {
-        allowed_public_cidrs: vec!["203.0.113.0/24".parse().unwrap()],
-        ..Settings::default()
-    };
+    s.cluster(spec("allow")).await;
+    let settings = allowing_public(&["203.0.113.0/24"]);
     let writes = counter.writes().len();
     let report = evaluate_cluster(&clients, "allow", &settings)
         .await
@@ -318,7 +262,7 @@ async fn endpoint_fixes_one_update_per_pass_and_the_public_guardrails() {
     );
 
     // Allowed to turn public off: private goes on in the same request, never public off alone.
-    seed::cluster(&clients.eks, spec("off")).await.unwrap();
+    s.cluster(spec("off")).await;
     let mut p = policy(Mode::DryRun, &["endpoint-public-unrestricted"]);
     p.allow_public_endpoint_off = true;
     let planned = run(&clients, "off", &Settings::default(), &p).await;
@@ -336,22 +280,13 @@ async fn endpoint_fixes_one_update_per_pass_and_the_public_guardrails() {
 #[tokio::test]
 async fn exempt_findings_are_never_touched() {
     let region = "eu-south-1";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "legacy",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: false,
-            public_cidrs: &[],
-            tags: &[("eks-warden:exempt", "endpoint-private-disabled")],
-        },
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
+    s.cluster(
+        ClusterSpec::no_endpoint("legacy", &net)
+            .tagged(&[("eks-warden:exempt", "endpoint-private-disabled")]),
     )
-    .await
-    .unwrap();
+    .await;
     let writes = counter.writes().len();
     let done = run(
         &clients,
@@ -366,26 +301,13 @@ async fn exempt_findings_are_never_touched() {
 
 #[tokio::test]
 async fn the_fixs_own_cloudtrail_echo_does_not_start_a_loop() {
-    use eks_warden::handler::{handle, Context};
+    use eks_warden::handler::handle;
     let region = "me-south-1";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "echo",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: false,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
+    s.cluster(ClusterSpec::no_endpoint("echo", &net)).await;
     let conf = common::sdk_config(region).await;
-    let mut ctx = Context::new(&conf, clients.clone(), Settings::default());
+    let mut ctx = context_over(&conf, clients.clone());
     ctx.policy = policy(Mode::Remediate, &["endpoint-private-disabled"]);
     let event = serde_json::json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "region": region,
         "detail": {"eventSource": "eks.amazonaws.com", "eventName": "UpdateClusterConfig",
@@ -410,8 +332,8 @@ async fn the_fixs_own_cloudtrail_echo_does_not_start_a_loop() {
 #[tokio::test]
 async fn scan_fix_dry_run_from_the_terminal() {
     let region = "af-south-1";
-    let (clients, counter) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
     let sg = seed::security_group(
         &clients.ec2,
         &net.vpc,
@@ -424,20 +346,7 @@ async fn scan_fix_dry_run_from_the_terminal() {
     )
     .await
     .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "cli",
-            subnets: net.private.to_vec(),
-            security_groups: vec![sg.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    s.private_cluster("cli", &[&sg]).await;
     let o = common::run_cli(
         region,
         &[
@@ -450,12 +359,7 @@ async fn scan_fix_dry_run_from_the_terminal() {
             "json",
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    common::assert_exit(&o, 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let m = &v["clusters"][0]["remediations"][0];
     assert_eq!(m["outcome"], "planned");
@@ -477,25 +381,10 @@ async fn scan_fix_dry_run_from_the_terminal() {
 #[tokio::test]
 async fn logging_and_node_imds_fixes_are_applied_and_verified() {
     let region = "il-central-1";
-    let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let sg = seed::security_group(&clients.ec2, &net.vpc, "nodes", &[])
-        .await
-        .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "logs",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
+    let sg = s.group("nodes", &[]).await;
+    s.private_cluster("logs", &[]).await;
     let node = seed::node(&clients.ec2, "logs", None, &net.private[0], &[&sg])
         .await
         .unwrap();

@@ -2,21 +2,18 @@
 //!
 //! moto has no EKS add-ons, access entries or cluster versions (it answers a 404 page) and its
 //! DescribeCluster omits `accessConfig` and `deletionProtection`: the rules that need those are UNKNOWN
-//! here and are proven with aws-smithy-mocks in `scan_mocked.rs`.
+//! here and are proven with aws-smithy-mocks in `catalog_mocked.rs`.
 
 mod common;
 
-use common::seed::{self, ClusterSpec, Ingress, Ssh};
-use eks_warden::rules::{ResourceType, RuleResult, Severity, Status};
-use eks_warden::scan::{evaluate_cluster, ClusterReport};
-use eks_warden::settings::Settings;
+use common::seeded::Seeded;
 
-fn fails<'a>(r: &'a ClusterReport, rule: &str) -> Vec<&'a RuleResult> {
-    r.results
-        .iter()
-        .filter(|x| x.rule_id == rule && x.status == Status::Fail)
-        .collect()
-}
+use common::context::{allowing_public, disabling};
+use common::report::{fails, statuses};
+use common::seed::{self, ClusterSpec, Ingress, Ssh};
+use eks_warden::rules::{ResourceType, Severity, Status};
+use eks_warden::scan::evaluate_cluster;
+use eks_warden::settings::Settings;
 
 /// The collector's call budget for a cluster with `nodegroups` managed nodegroups and `admins` principals
 /// holding AmazonEKSClusterAdminPolicy (README, "How it reads a cluster"): 10 + N + T + A, plus at most
@@ -26,21 +23,10 @@ fn budget(nodegroups: u32, admins: u32) -> u32 {
     13 + 2 * nodegroups + admins
 }
 
-fn statuses(r: &ClusterReport, rule: &str) -> Vec<(String, Status)> {
-    r.results
-        .iter()
-        .filter(|x| x.rule_id == rule)
-        .map(|x| (x.resource_id.clone(), x.status))
-        .collect()
-}
-
 #[tokio::test]
 async fn each_rule_fires_exactly_where_seeded() {
     let region = "eu-west-1";
-    let (clients, counter) = common::clients(region).await;
-    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    let (clients, counter, demo) = common::seeded::demo(region).await;
     let settings = Settings::default();
 
     let before = counter.get();
@@ -188,9 +174,9 @@ async fn each_rule_fires_exactly_where_seeded() {
 #[tokio::test]
 async fn main_route_table_decides_for_unassociated_subnets() {
     let region = "us-west-2";
-    let (clients, _) = common::clients(region).await;
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let ec2 = &clients.ec2;
-    let net = seed::network(ec2, region).await.unwrap();
     // The main table routes to the internet; a subnet with no explicit association inherits it.
     ec2.create_route()
         .route_table_id(&net.main_table)
@@ -202,32 +188,15 @@ async fn main_route_table_decides_for_unassociated_subnets() {
     let inherits = seed::subnet(ec2, &net.vpc, "10.0.9.0/24", "us-west-2c")
         .await
         .unwrap();
-    let bastion = seed::security_group(ec2, &net.vpc, "bastion", &[])
-        .await
-        .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "main-table",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
-    seed::nodegroup(
-        &clients.eks,
+    let bastion = s.group("bastion", &[]).await;
+    s.private_cluster("main-table", &[]).await;
+    s.nodegroup(
         "main-table",
         "ng",
         &[&inherits, &net.private[0]],
         Ssh::From(&[&bastion]),
     )
-    .await
-    .unwrap();
+    .await;
 
     let r = evaluate_cluster(&clients, "main-table", &Settings::default())
         .await
@@ -258,44 +227,22 @@ async fn main_route_table_decides_for_unassociated_subnets() {
 #[tokio::test]
 async fn ipv6_world_rule_and_call_budget_with_three_nodegroups() {
     let region = "ap-southeast-2";
-    let (clients, counter) = common::clients(region).await;
-    let ec2 = &clients.ec2;
-    let net = seed::network(ec2, region).await.unwrap();
-    let v6 = seed::security_group(
-        ec2,
-        &net.vpc,
-        "v6-open",
-        &[Ingress::Cidr("tcp", 443, 443, "::/0")],
-    )
-    .await
-    .unwrap();
-    let bastion = seed::security_group(ec2, &net.vpc, "bastion", &[])
-        .await
-        .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "three",
-            subnets: net.private.to_vec(),
-            security_groups: vec![v6.clone()],
-            public: true,
-            private: true,
-            public_cidrs: &["198.51.100.0/24"],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    let s = Seeded::new(region).await;
+    let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
+    let v6 = s
+        .group("v6-open", &[Ingress::Cidr("tcp", 443, 443, "::/0")])
+        .await;
+    let bastion = s.group("bastion", &[]).await;
+    s.cluster(ClusterSpec::public_restricted("three", &net, &["198.51.100.0/24"]).groups([&v6]))
+        .await;
     for ng in ["a", "b", "c"] {
-        seed::nodegroup(
-            &clients.eks,
+        s.nodegroup(
             "three",
             ng,
             &[&net.private[0], &net.private[1]],
             Ssh::From(&[&bastion]),
         )
-        .await
-        .unwrap();
+        .await;
     }
     let before = counter.get();
     let r = evaluate_cluster(&clients, "three", &Settings::default())
@@ -314,34 +261,21 @@ async fn ipv6_world_rule_and_call_budget_with_three_nodegroups() {
 #[tokio::test]
 async fn exemption_tags_and_allow_list_in_the_emulator() {
     let region = "eu-central-1";
-    let (clients, _) = common::clients(region).await;
+    let s = Seeded::new(region).await;
+    let (clients, net) = (s.clients.clone(), s.net.clone());
     let ec2 = &clients.ec2;
-    let net = seed::network(ec2, region).await.unwrap();
-    let open = seed::security_group(
-        ec2,
-        &net.vpc,
-        "open",
-        &[Ingress::Cidr("tcp", 80, 80, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
+    let open = s
+        .group("open", &[Ingress::Cidr("tcp", 80, 80, "0.0.0.0/0")])
+        .await;
     seed::tag(ec2, &open, "eks-warden:exempt", "sg-open-ingress")
         .await
         .unwrap();
-    seed::cluster(
-        &clients.eks,
-        ClusterSpec {
-            name: "exempt",
-            subnets: net.private.to_vec(),
-            security_groups: vec![open.clone()],
-            public: true,
-            private: false,
-            public_cidrs: &["203.0.113.8/29"],
-            tags: &[("eks-warden:exempt", "endpoint-private-disabled")],
-        },
+    s.cluster(
+        ClusterSpec::public_only("exempt", &net, &["203.0.113.8/29"])
+            .groups([&open])
+            .tagged(&[("eks-warden:exempt", "endpoint-private-disabled")]),
     )
-    .await
-    .unwrap();
+    .await;
     let r = evaluate_cluster(&clients, "exempt", &Settings::default())
         .await
         .unwrap();
@@ -369,14 +303,8 @@ async fn exemption_tags_and_allow_list_in_the_emulator() {
     assert_eq!(sg, want);
 
     // /29 is a narrow range: it passes without an allow-list, and inside 203.0.113.0/24, but not against another list.
-    let inside = Settings {
-        allowed_public_cidrs: vec!["203.0.113.0/24".parse().unwrap()],
-        ..Settings::default()
-    };
-    let outside = Settings {
-        allowed_public_cidrs: vec!["198.51.100.0/24".parse().unwrap()],
-        ..Settings::default()
-    };
+    let inside = allowing_public(&["203.0.113.0/24"]);
+    let outside = allowing_public(&["198.51.100.0/24"]);
     for (settings, want) in [
         (Settings::default(), Status::Pass),
         (inside, Status::Pass),
@@ -395,20 +323,9 @@ async fn launch_template_version_in_use_decides_imds() {
     let (clients, counter) = common::clients(region).await;
     let (eks, ec2) = (&clients.eks, &clients.ec2);
     let net = seed::network(ec2, region).await.unwrap();
-    seed::cluster(
-        eks,
-        ClusterSpec {
-            name: "templated",
-            subnets: net.private.to_vec(),
-            security_groups: vec![],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
-    )
-    .await
-    .unwrap();
+    seed::cluster(eks, ClusterSpec::private("templated", &net))
+        .await
+        .unwrap();
     // Version 1 (the default) requires IMDSv2 with hop limit 1; version 2 (the latest) allows IMDSv1 and
     // two hops; another template sets no metadata options at all.
     let lt = seed::launch_template(ec2, "nodes", Some(("required", 1)))
@@ -482,10 +399,7 @@ async fn launch_template_version_in_use_decides_imds() {
 
     // With the rule disabled the templates are not read at all.
     let before = counter.get();
-    let without = Settings {
-        disabled_rules: ["nodes-imdsv1".to_string()].into(),
-        ..Settings::default()
-    };
+    let without = disabling(&["nodes-imdsv1"]);
     let r = evaluate_cluster(&clients, "templated", &without)
         .await
         .unwrap();
@@ -498,10 +412,7 @@ async fn launch_template_version_in_use_decides_imds() {
 #[tokio::test]
 async fn seed_rules_alone_stay_within_six_plus_two_n() {
     let region = "ap-southeast-1";
-    let (clients, counter) = common::clients(region).await;
-    let demo = seed::demo_account(&clients.eks, &clients.ec2, region)
-        .await
-        .unwrap();
+    let (clients, counter, demo) = common::seeded::demo(region).await;
     let bastion = demo.bastion_sg.clone();
     for ng in ["b", "c"] {
         seed::nodegroup(

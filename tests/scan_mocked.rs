@@ -1,28 +1,26 @@
 //! Error paths at the SDK boundary with aws-smithy-mocks: what the emulator cannot produce on demand.
 
+mod common;
+
 use aws_sdk_ec2::operation::{
     describe_instances::DescribeInstancesError, describe_route_tables::DescribeRouteTablesError,
     describe_security_groups::DescribeSecurityGroupsError, describe_subnets::DescribeSubnetsError,
 };
 use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
-use aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput;
-use aws_sdk_eks::operation::list_access_entries::ListAccessEntriesOutput;
-use aws_sdk_eks::operation::list_addons::ListAddonsOutput;
 use aws_sdk_eks::operation::list_clusters::ListClustersOutput;
-use aws_sdk_eks::operation::list_nodegroups::{ListNodegroupsError, ListNodegroupsOutput};
-use aws_sdk_eks::types::{Cluster, ClusterStatus, VpcConfigResponse};
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use aws_smithy_types::error::ErrorMetadata;
-use eks_warden::collect::{Clients, CollectError};
+use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsError;
+use aws_sdk_eks::types::{Cluster, VpcConfigResponse};
+use aws_smithy_mocks::{mock, Rule};
+use common::mocked::{self, error as meta, Mocked};
+use common::report::{results, statuses};
+use eks_warden::collect::CollectError;
 use eks_warden::rules::Status;
 use eks_warden::scan::{evaluate_cluster, scan};
 use eks_warden::settings::Settings;
 
+/// A cluster every endpoint rule fails, in two subnets, with one extra security group.
 fn cluster(name: &str) -> Cluster {
-    Cluster::builder()
-        .name(name)
-        .arn(format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"))
-        .status(ClusterStatus::Active)
+    mocked::cluster(name)
         .version("1.31")
         .resources_vpc_config(
             VpcConfigResponse::builder()
@@ -39,13 +37,6 @@ fn cluster(name: &str) -> Cluster {
         .build()
 }
 
-fn meta(code: &str) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code(code)
-        .message(format!("{code} (mocked)"))
-        .build()
-}
-
 fn describe_cluster_ok() -> Rule {
     mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(|req| {
         DescribeClusterOutput::builder()
@@ -54,66 +45,38 @@ fn describe_cluster_ok() -> Rule {
     })
 }
 
-/// The catalog's own EKS reads, answering "nothing there": no add-ons, no admin entries, and a version
-/// that EKS does not list. Every mocked client must answer every operation the collector sends.
-fn catalog_reads_empty() -> [Rule; 3] {
+/// Every EC2 read the collector sends answered with the error `code`.
+fn ec2_all(code: &'static str) -> [Rule; 4] {
     [
-        mock!(aws_sdk_eks::Client::list_addons).then_output(|| ListAddonsOutput::builder().build()),
-        mock!(aws_sdk_eks::Client::list_access_entries)
-            .then_output(|| ListAccessEntriesOutput::builder().build()),
-        mock!(aws_sdk_eks::Client::describe_cluster_versions)
-            .then_output(|| DescribeClusterVersionsOutput::builder().build()),
+        mock!(aws_sdk_ec2::Client::describe_instances)
+            .then_error(move || DescribeInstancesError::generic(meta(code))),
+        mock!(aws_sdk_ec2::Client::describe_subnets)
+            .then_error(move || DescribeSubnetsError::generic(meta(code))),
+        mock!(aws_sdk_ec2::Client::describe_route_tables)
+            .then_error(move || DescribeRouteTablesError::generic(meta(code))),
+        mock!(aws_sdk_ec2::Client::describe_security_groups)
+            .then_error(move || DescribeSecurityGroupsError::generic(meta(code))),
     ]
 }
 
-fn no_nodegroups() -> Rule {
-    mock!(aws_sdk_eks::Client::list_nodegroups)
-        .then_output(|| ListNodegroupsOutput::builder().build())
-}
-
-fn ec2_all(code: &'static str) -> aws_sdk_ec2::Client {
-    mock_client!(
-        aws_sdk_ec2,
-        RuleMode::MatchAny,
-        [
-            &mock!(aws_sdk_ec2::Client::describe_instances)
-                .then_error(move || DescribeInstancesError::generic(meta(code))),
-            &mock!(aws_sdk_ec2::Client::describe_subnets)
-                .then_error(move || DescribeSubnetsError::generic(meta(code))),
-            &mock!(aws_sdk_ec2::Client::describe_route_tables)
-                .then_error(move || DescribeRouteTablesError::generic(meta(code))),
-            &mock!(aws_sdk_ec2::Client::describe_security_groups)
-                .then_error(move || DescribeSecurityGroupsError::generic(meta(code))),
-        ]
-    )
+/// An active cluster DescribeCluster answers, EC2 answering every read with `code`, the rest quiet.
+fn ec2_failing(code: &'static str) -> Mocked {
+    let [a, b, c, d] = ec2_all(code);
+    Mocked::quiet()
+        .eks(&[&describe_cluster_ok()])
+        .ec2(&[&a, &b, &c, &d])
 }
 
 #[tokio::test]
 async fn access_denied_reads_become_unknown_never_pass() {
-    let [addons, entries, versions] = catalog_reads_empty();
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &describe_cluster_ok(),
-            &no_nodegroups(),
-            &addons,
-            &entries,
-            &versions
-        ]
-    );
-    let clients = Clients {
-        eks,
-        ec2: ec2_all("UnauthorizedOperation"),
-    };
+    let clients = ec2_failing("UnauthorizedOperation").clients();
     let r = evaluate_cluster(&clients, "prod", &Settings::default())
         .await
         .unwrap();
     let by_rule = |id: &str| {
-        r.results
-            .iter()
-            .filter(|x| x.rule_id == id)
-            .map(|x| x.status)
+        statuses(&r, id)
+            .into_iter()
+            .map(|(_, s)| s)
             .collect::<Vec<_>>()
     };
     // What DescribeCluster alone answers is still judged.
@@ -134,11 +97,7 @@ async fn access_denied_reads_become_unknown_never_pass() {
             "{id}: {st:?}"
         );
     }
-    let unknown = r
-        .results
-        .iter()
-        .find(|x| x.rule_id == "subnets-single-az")
-        .unwrap();
+    let unknown = results(&r, "subnets-single-az")[0];
     assert!(
         unknown.message.contains("UnauthorizedOperation"),
         "{}",
@@ -148,31 +107,15 @@ async fn access_denied_reads_become_unknown_never_pass() {
 
 #[tokio::test]
 async fn denied_nodegroup_listing_is_unknown_for_nodegroup_rules() {
-    let [addons, entries, versions] = catalog_reads_empty();
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &addons,
-            &entries,
-            &versions,
-            &describe_cluster_ok(),
-            &mock!(aws_sdk_eks::Client::list_nodegroups)
-                .then_error(|| ListNodegroupsError::generic(meta("AccessDeniedException")))
-        ]
-    );
-    let clients = Clients {
-        eks,
-        ec2: ec2_all("UnauthorizedOperation"),
-    };
+    let denied = mock!(aws_sdk_eks::Client::list_nodegroups)
+        .then_error(|| ListNodegroupsError::generic(meta("AccessDeniedException")));
+    let clients = ec2_failing("UnauthorizedOperation")
+        .eks(&[&denied])
+        .clients();
     let r = evaluate_cluster(&clients, "prod", &Settings::default())
         .await
         .unwrap();
-    let ssh: Vec<_> = r
-        .results
-        .iter()
-        .filter(|x| x.rule_id == "nodegroup-ssh-open")
-        .collect();
+    let ssh = results(&r, "nodegroup-ssh-open");
     assert_eq!(ssh.len(), 1);
     assert_eq!(ssh[0].status, Status::Unknown);
     assert!(
@@ -205,23 +148,11 @@ async fn cluster_deleted_mid_scan_is_skipped_and_the_rest_evaluated() {
             )
         }
     });
-    let [addons, entries, versions] = catalog_reads_empty();
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &list,
-            &describe,
-            &no_nodegroups(),
-            &addons,
-            &entries,
-            &versions
-        ]
-    );
-    let clients = Clients {
-        eks,
-        ec2: ec2_all("UnauthorizedOperation"),
-    };
+    let [a, b, c, d] = ec2_all("UnauthorizedOperation");
+    let clients = Mocked::quiet()
+        .eks(&[&list, &describe])
+        .ec2(&[&a, &b, &c, &d])
+        .clients();
     let report = scan(&clients, &[], &Settings::default()).await.unwrap();
     assert_eq!(report.clusters.len(), 1, "{report:?}");
     assert_eq!(report.clusters[0].cluster, "alive");
@@ -243,526 +174,10 @@ async fn cluster_deleted_mid_scan_is_skipped_and_the_rest_evaluated() {
 
 #[tokio::test]
 async fn persistent_throttling_fails_the_evaluation_instead_of_judging() {
-    let [addons, entries, versions] = catalog_reads_empty();
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &describe_cluster_ok(),
-            &no_nodegroups(),
-            &addons,
-            &entries,
-            &versions
-        ]
-    );
-    let clients = Clients {
-        eks,
-        ec2: ec2_all("RequestLimitExceeded"),
-    };
+    let clients = ec2_failing("RequestLimitExceeded").clients();
     match evaluate_cluster(&clients, "prod", &Settings::default()).await {
         Err(CollectError::Aws { code, .. }) => assert_eq!(code, "RequestLimitExceeded"),
         other => panic!("expected a failed evaluation, got {other:?}"),
-    }
-}
-
-// ---- The catalog's EKS reads (add-ons, access entries, cluster versions, accessConfig,
-// ---- deletionProtection) when they are denied, not offered, or skipped. Their verdicts and fixes over
-// ---- HTTP are in catalog_emulator.rs, against the emulator's EKS extension.
-
-mod catalog {
-    use super::meta;
-    use aws_sdk_ec2::operation::{
-        describe_instances::DescribeInstancesOutput,
-        describe_launch_template_versions::{
-            DescribeLaunchTemplateVersionsError, DescribeLaunchTemplateVersionsOutput,
-        },
-        describe_route_tables::DescribeRouteTablesOutput,
-        describe_security_groups::DescribeSecurityGroupsOutput,
-        describe_subnets::DescribeSubnetsOutput,
-    };
-    use aws_sdk_ec2::types as ec2;
-    use aws_sdk_eks::operation::{
-        describe_addon::{DescribeAddonError, DescribeAddonOutput},
-        describe_cluster::DescribeClusterOutput,
-        describe_cluster_versions::{DescribeClusterVersionsError, DescribeClusterVersionsOutput},
-        describe_nodegroup::DescribeNodegroupOutput,
-        list_access_entries::{ListAccessEntriesError, ListAccessEntriesOutput},
-        list_addons::{ListAddonsError, ListAddonsOutput},
-        list_associated_access_policies::{
-            ListAssociatedAccessPoliciesError, ListAssociatedAccessPoliciesOutput,
-        },
-        list_nodegroups::ListNodegroupsOutput,
-    };
-    use aws_sdk_eks::types::{
-        AccessConfigResponse, AccessScope, AccessScopeType, Addon, AssociatedAccessPolicy,
-        AuthenticationMode, Cluster, ClusterStatus, ClusterVersionInformation, EncryptionConfig,
-        LaunchTemplateSpecification, LogSetup, LogType, Logging, Nodegroup, NodegroupStatus,
-        Provider, VersionStatus, VpcConfigResponse,
-    };
-    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-    use eks_warden::collect::Clients;
-    use eks_warden::rules::{RuleResult, Status};
-    use eks_warden::scan::{evaluate_cluster, ClusterReport};
-    use eks_warden::settings::Settings;
-
-    const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
-    const CREATOR: &str = "arn:aws:iam::111122223333:role/terraform";
-
-    /// What DescribeCluster answers; the default is a cluster every catalog rule passes.
-    #[derive(Clone)]
-    struct Spec {
-        mode: AuthenticationMode,
-        encrypted: bool,
-        log_types: Vec<LogType>,
-        deletion_protection: bool,
-        tags: Vec<(&'static str, &'static str)>,
-    }
-
-    impl Default for Spec {
-        fn default() -> Self {
-            Spec {
-                mode: AuthenticationMode::ApiAndConfigMap,
-                encrypted: true,
-                log_types: vec![LogType::Api, LogType::Audit, LogType::Authenticator],
-                deletion_protection: true,
-                tags: vec![],
-            }
-        }
-    }
-
-    fn describe_cluster(spec: Spec) -> Rule {
-        mock!(aws_sdk_eks::Client::describe_cluster).then_output(move || {
-            let s = spec.clone();
-            let logging = s
-                .log_types
-                .iter()
-                .fold(LogSetup::builder().enabled(true), |b, t| b.types(t.clone()))
-                .build();
-            let mut c = Cluster::builder()
-                .name("prod")
-                .arn("arn:aws:eks:eu-west-1:111122223333:cluster/prod")
-                .status(ClusterStatus::Active)
-                .version("1.31")
-                .resources_vpc_config(
-                    VpcConfigResponse::builder()
-                        .endpoint_public_access(false)
-                        .endpoint_private_access(true)
-                        .build(),
-                )
-                .access_config(
-                    AccessConfigResponse::builder()
-                        .authentication_mode(s.mode)
-                        .build(),
-                )
-                .logging(
-                    Logging::builder()
-                        .cluster_logging(logging)
-                        .cluster_logging(
-                            LogSetup::builder()
-                                .types(LogType::Scheduler)
-                                .enabled(false)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .deletion_protection(s.deletion_protection);
-            for (k, v) in s.tags {
-                c = c.tags(k, v);
-            }
-            if s.encrypted {
-                // `resources` is deprecated but still what names Secrets as the encrypted resource.
-                #[allow(deprecated)]
-                let e = EncryptionConfig::builder().resources("secrets");
-                c = c.encryption_config(
-                    e.provider(
-                        Provider::builder()
-                            .key_arn("arn:aws:kms:eu-west-1:111122223333:key/k")
-                            .build(),
-                    )
-                    .build(),
-                );
-            }
-            DescribeClusterOutput::builder().cluster(c.build()).build()
-        })
-    }
-
-    fn one_nodegroup() -> [Rule; 2] {
-        [
-            mock!(aws_sdk_eks::Client::list_nodegroups)
-                .then_output(|| ListNodegroupsOutput::builder().nodegroups("ng").build()),
-            mock!(aws_sdk_eks::Client::describe_nodegroup).then_output(|| {
-                DescribeNodegroupOutput::builder()
-                    .nodegroup(
-                        Nodegroup::builder()
-                            .nodegroup_name("ng")
-                            .status(NodegroupStatus::Active)
-                            .launch_template(
-                                LaunchTemplateSpecification::builder().id("lt-0abc").build(),
-                            )
-                            .build(),
-                    )
-                    .build()
-            }),
-        ]
-    }
-
-    fn list_addons(names: &'static [&'static str]) -> Rule {
-        mock!(aws_sdk_eks::Client::list_addons).then_output(move || {
-            names
-                .iter()
-                .fold(ListAddonsOutput::builder(), |b, n| b.addons(*n))
-                .build()
-        })
-    }
-
-    /// DescribeAddon answers only for vpc-cni (any other name finds no rule and is noticed).
-    fn vpc_cni(config: &'static str) -> Rule {
-        mock!(aws_sdk_eks::Client::describe_addon)
-            .match_requests(|r| r.addon_name() == Some("vpc-cni"))
-            .then_output(move || {
-                DescribeAddonOutput::builder()
-                    .addon(
-                        Addon::builder()
-                            .addon_name("vpc-cni")
-                            .configuration_values(config)
-                            .build(),
-                    )
-                    .build()
-            })
-    }
-
-    /// ListAccessEntries answers only when filtered to the cluster-admin policy.
-    fn admin_entries(principals: &'static [&'static str]) -> Rule {
-        mock!(aws_sdk_eks::Client::list_access_entries)
-            .match_requests(|r| r.associated_policy_arn() == Some(ADMIN_POLICY))
-            .then_output(move || {
-                principals
-                    .iter()
-                    .fold(ListAccessEntriesOutput::builder(), |b, p| {
-                        b.access_entries(*p)
-                    })
-                    .build()
-            })
-    }
-
-    fn cluster_scope_admin() -> Rule {
-        mock!(aws_sdk_eks::Client::list_associated_access_policies).then_compute_output(|r| {
-            ListAssociatedAccessPoliciesOutput::builder()
-                .cluster_name("prod")
-                .principal_arn(r.principal_arn().unwrap_or_default())
-                .associated_access_policies(
-                    AssociatedAccessPolicy::builder()
-                        .policy_arn(ADMIN_POLICY)
-                        .access_scope(
-                            AccessScope::builder()
-                                .r#type(AccessScopeType::Cluster)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        })
-    }
-
-    /// DescribeClusterVersions answers only for exactly the cluster's version, with includeAll.
-    fn version(status: VersionStatus) -> Rule {
-        mock!(aws_sdk_eks::Client::describe_cluster_versions)
-            .match_requests(|r| r.cluster_versions() == ["1.31"] && r.include_all() == Some(true))
-            .then_output(move || {
-                DescribeClusterVersionsOutput::builder()
-                    .cluster_versions(
-                        ClusterVersionInformation::builder()
-                            .cluster_version("1.31")
-                            .version_status(status.clone())
-                            .end_of_standard_support_date(aws_smithy_types::DateTime::from_secs(
-                                1_764_115_200,
-                            ))
-                            .end_of_extended_support_date(aws_smithy_types::DateTime::from_secs(
-                                1_795_651_200,
-                            ))
-                            .build(),
-                    )
-                    .build()
-            })
-    }
-
-    fn imds_v2() -> ec2::InstanceMetadataOptionsResponse {
-        ec2::InstanceMetadataOptionsResponse::builder()
-            .http_tokens(ec2::HttpTokensState::Required)
-            .http_put_response_hop_limit(1)
-            .http_endpoint(ec2::InstanceMetadataEndpointState::Enabled)
-            .build()
-    }
-
-    fn template_version(tokens: &'static str, default: bool) -> ec2::LaunchTemplateVersion {
-        ec2::LaunchTemplateVersion::builder()
-            .launch_template_id("lt-0abc")
-            .version_number(if default { 3 } else { 4 })
-            .default_version(default)
-            .launch_template_data(
-                ec2::ResponseLaunchTemplateData::builder()
-                    .metadata_options(
-                        ec2::LaunchTemplateInstanceMetadataOptions::builder()
-                            .http_tokens(ec2::LaunchTemplateHttpTokensState::from(tokens))
-                            .http_put_response_hop_limit(1)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    }
-
-    /// `$Default` of lt-0abc is version 3, requiring IMDSv2.
-    fn template_versions() -> Rule {
-        mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
-            .match_requests(|r| {
-                r.launch_template_id() == Some("lt-0abc") && r.versions() == ["$Default"]
-            })
-            .then_output(|| {
-                DescribeLaunchTemplateVersionsOutput::builder()
-                    .launch_template_versions(template_version("required", true))
-                    .build()
-            })
-    }
-
-    fn ec2_with(extra: &[&Rule]) -> aws_sdk_ec2::Client {
-        let instances = mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| {
-            DescribeInstancesOutput::builder()
-                .reservations(
-                    ec2::Reservation::builder()
-                        .instances(
-                            ec2::Instance::builder()
-                                .instance_id("i-0abc")
-                                .state(
-                                    ec2::InstanceState::builder()
-                                        .name(ec2::InstanceStateName::Running)
-                                        .build(),
-                                )
-                                .metadata_options(imds_v2())
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
-        let subnets = mock!(aws_sdk_ec2::Client::describe_subnets)
-            .then_output(|| DescribeSubnetsOutput::builder().build());
-        let tables = mock!(aws_sdk_ec2::Client::describe_route_tables)
-            .then_output(|| DescribeRouteTablesOutput::builder().build());
-        let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
-            .then_output(|| DescribeSecurityGroupsOutput::builder().build());
-        let mut rules: Vec<&Rule> = vec![&instances, &subnets, &tables, &groups];
-        rules.extend(extra);
-        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, rules)
-    }
-
-    fn verdict<'a>(r: &'a ClusterReport, rule: &str) -> Vec<&'a RuleResult> {
-        r.results.iter().filter(|x| x.rule_id == rule).collect()
-    }
-
-    fn only(r: &ClusterReport, rule: &str) -> (Status, String) {
-        let v = verdict(r, rule);
-        assert_eq!(v.len(), 1, "{rule}: {v:#?}");
-        (v[0].status, v[0].message.clone())
-    }
-
-    #[tokio::test]
-    async fn access_denied_on_catalog_reads_is_unknown() {
-        let denied = || meta("AccessDeniedException");
-        let describe = describe_cluster(Spec::default());
-        let addons = mock!(aws_sdk_eks::Client::list_addons)
-            .then_error(move || ListAddonsError::generic(denied()));
-        let entries = mock!(aws_sdk_eks::Client::list_access_entries)
-            .then_error(move || ListAccessEntriesError::generic(denied()));
-        let versions = mock!(aws_sdk_eks::Client::describe_cluster_versions)
-            .then_error(move || DescribeClusterVersionsError::generic(denied()));
-        let [list_ng, describe_ng] = one_nodegroup();
-        let eks = mock_client!(
-            aws_sdk_eks,
-            RuleMode::MatchAny,
-            [
-                &describe,
-                &list_ng,
-                &describe_ng,
-                &addons,
-                &entries,
-                &versions
-            ]
-        );
-        let lt = mock!(aws_sdk_ec2::Client::describe_launch_template_versions).then_error(|| {
-            DescribeLaunchTemplateVersionsError::generic(meta("UnauthorizedOperation"))
-        });
-        let clients = Clients {
-            eks,
-            ec2: ec2_with(&[&lt]),
-        };
-        let r = evaluate_cluster(&clients, "prod", &Settings::default())
-            .await
-            .unwrap();
-        for rule in [
-            "network-policy-not-enforced",
-            "access-entry-broad-admin",
-            "version-unsupported",
-        ] {
-            let (st, msg) = only(&r, rule);
-            assert_eq!(st, Status::Unknown, "{rule}: {msg}");
-            assert!(msg.contains("AccessDeniedException"), "{rule}: {msg}");
-        }
-        let ng: Vec<_> = verdict(&r, "nodes-imdsv1")
-            .into_iter()
-            .filter(|x| x.resource_id == "ng")
-            .collect();
-        assert_eq!(ng.len(), 1);
-        assert_eq!(ng[0].status, Status::Unknown);
-        assert!(
-            ng[0].message.contains("UnauthorizedOperation"),
-            "{}",
-            ng[0].message
-        );
-        // What DescribeCluster answered is still judged.
-        assert_eq!(only(&r, "secrets-not-encrypted").0, Status::Pass);
-
-        // A denied second-level read is unknown for exactly what it would have told.
-        let addons = list_addons(&["vpc-cni"]);
-        let cni = mock!(aws_sdk_eks::Client::describe_addon)
-            .then_error(move || DescribeAddonError::generic(denied()));
-        let entries = admin_entries(&[CREATOR]);
-        let policies = mock!(aws_sdk_eks::Client::list_associated_access_policies)
-            .then_error(move || ListAssociatedAccessPoliciesError::generic(denied()));
-        let versions = version(VersionStatus::StandardSupport);
-        let no_ng = mock!(aws_sdk_eks::Client::list_nodegroups)
-            .then_output(|| ListNodegroupsOutput::builder().build());
-        let eks = mock_client!(
-            aws_sdk_eks,
-            RuleMode::MatchAny,
-            [&describe, &no_ng, &addons, &cni, &entries, &policies, &versions]
-        );
-        let clients = Clients {
-            eks,
-            ec2: ec2_with(&[]),
-        };
-        let r = evaluate_cluster(&clients, "prod", &Settings::default())
-            .await
-            .unwrap();
-        let (st, msg) = only(&r, "network-policy-not-enforced");
-        assert_eq!(st, Status::Unknown);
-        assert!(
-            msg.contains("vpc-cni") && msg.contains("AccessDeniedException"),
-            "{msg}"
-        );
-        let admin = verdict(&r, "access-entry-broad-admin");
-        assert_eq!(admin.len(), 1);
-        assert_eq!(
-            (admin[0].resource_id.as_str(), admin[0].status),
-            (CREATOR, Status::Unknown)
-        );
-    }
-
-    /// moto's answer to an API it lacks: a 404 HTML page, which the SDK cannot parse as an AWS error.
-    #[tokio::test]
-    async fn an_api_the_endpoint_lacks_is_unknown_not_a_failed_evaluation() {
-        let page =
-            || Some("<!doctype html><title>404 Not Found</title><h1>Not Found</h1>".to_string());
-        let describe = describe_cluster(Spec::default());
-        let addons = mock!(aws_sdk_eks::Client::list_addons)
-            .sequence()
-            .http_status(404, page())
-            .build();
-        let entries = mock!(aws_sdk_eks::Client::list_access_entries)
-            .sequence()
-            .http_status(404, page())
-            .build();
-        let versions = mock!(aws_sdk_eks::Client::describe_cluster_versions)
-            .sequence()
-            .http_status(404, page())
-            .build();
-        let no_ng = mock!(aws_sdk_eks::Client::list_nodegroups)
-            .then_output(|| ListNodegroupsOutput::builder().build());
-        let eks = mock_client!(
-            aws_sdk_eks,
-            RuleMode::MatchAny,
-            [&describe, &no_ng, &addons, &entries, &versions]
-        );
-        let clients = Clients {
-            eks,
-            ec2: ec2_with(&[]),
-        };
-        let r = evaluate_cluster(&clients, "prod", &Settings::default())
-            .await
-            .unwrap();
-        for (rule, op) in [
-            ("network-policy-not-enforced", "ListAddons"),
-            ("access-entry-broad-admin", "ListAccessEntries"),
-            ("version-unsupported", "DescribeClusterVersions"),
-        ] {
-            let (st, msg) = only(&r, rule);
-            assert_eq!(st, Status::Unknown, "{rule}: {msg}");
-            assert!(
-                msg.contains("NotImplemented") && msg.contains(op) && msg.contains("not offered"),
-                "{rule}: {msg}"
-            );
-        }
-        // Each was asked once: a 404 is not retried.
-        assert_eq!(
-            (
-                addons.num_calls(),
-                entries.num_calls(),
-                versions.num_calls()
-            ),
-            (1, 1, 1)
-        );
-    }
-
-    #[tokio::test]
-    async fn disabled_rules_skip_their_reads() {
-        let describe = describe_cluster(Spec::default());
-        let addons = list_addons(&["vpc-cni"]);
-        let cni = vpc_cni(r#"{"enableNetworkPolicy": "true"}"#);
-        let entries = admin_entries(&[CREATOR]);
-        let policies = cluster_scope_admin();
-        let versions = version(VersionStatus::StandardSupport);
-        let [list_ng, describe_ng] = one_nodegroup();
-        let eks = mock_client!(
-            aws_sdk_eks,
-            RuleMode::MatchAny,
-            [
-                &describe,
-                &list_ng,
-                &describe_ng,
-                &addons,
-                &cni,
-                &entries,
-                &policies,
-                &versions
-            ]
-        );
-        let lt = template_versions();
-        let clients = Clients {
-            eks,
-            ec2: ec2_with(&[&lt]),
-        };
-        let settings = Settings {
-            disabled_rules: [
-                "network-policy-not-enforced",
-                "access-entry-broad-admin",
-                "version-unsupported",
-                "nodes-imdsv1",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            ..Settings::default()
-        };
-        let r = evaluate_cluster(&clients, "prod", &settings).await.unwrap();
-        for rule in [&addons, &cni, &entries, &policies, &versions, &lt] {
-            assert_eq!(rule.num_calls(), 0);
-        }
-        // DescribeCluster, ListNodegroups, DescribeInstances; DescribeNodegroup. Nothing else.
-        assert_eq!(r.aws_calls, 4);
-        assert!(r
-            .results
-            .iter()
-            .all(|x| !settings.disabled_rules.contains(&x.rule_id)));
     }
 }
 
@@ -772,11 +187,8 @@ mod catalog {
 #[tokio::test]
 async fn the_two_security_group_reads_disagreeing_never_hide_an_open_rule() {
     use aws_sdk_ec2::operation::{
-        describe_instances::DescribeInstancesOutput,
-        describe_route_tables::DescribeRouteTablesOutput,
         describe_security_group_rules::DescribeSecurityGroupRulesOutput,
         describe_security_groups::DescribeSecurityGroupsOutput,
-        describe_subnets::DescribeSubnetsOutput,
     };
     use aws_sdk_ec2::types as ec2;
     let perm = |port: i32, cidr: &str| {
@@ -824,40 +236,17 @@ async fn the_two_security_group_reads_disagreeing_never_hide_an_open_rule() {
             )
             .build()
     });
-    let ec2 = mock_client!(
-        aws_sdk_ec2,
-        RuleMode::MatchAny,
-        [
-            &mock!(aws_sdk_ec2::Client::describe_instances)
-                .then_output(|| DescribeInstancesOutput::builder().build()),
-            &mock!(aws_sdk_ec2::Client::describe_subnets)
-                .then_output(|| DescribeSubnetsOutput::builder().build()),
-            &mock!(aws_sdk_ec2::Client::describe_route_tables)
-                .then_output(|| DescribeRouteTablesOutput::builder().build()),
-            &groups,
-            &rules
-        ]
-    );
-    let [addons, entries, versions] = catalog_reads_empty();
-    let eks = mock_client!(
-        aws_sdk_eks,
-        RuleMode::MatchAny,
-        [
-            &describe_cluster_ok(),
-            &no_nodegroups(),
-            &addons,
-            &entries,
-            &versions
-        ]
-    );
-    let r = evaluate_cluster(&Clients { eks, ec2 }, "prod", &Settings::default())
+    let clients = Mocked::quiet()
+        .eks(&[&describe_cluster_ok()])
+        .ec2(&[&groups, &rules])
+        .clients();
+    let r = evaluate_cluster(&clients, "prod", &Settings::default())
         .await
         .unwrap();
     assert_eq!(rules.num_calls(), 1);
-    let open: Vec<_> = r
-        .results
-        .iter()
-        .filter(|x| x.rule_id == "sg-open-ingress" && x.resource_id == "sg-extra")
+    let open: Vec<_> = results(&r, "sg-open-ingress")
+        .into_iter()
+        .filter(|x| x.resource_id == "sg-extra")
         .collect();
     assert_eq!(open.len(), 1, "{:#?}", r.results);
     assert_eq!(open[0].status, Status::Fail);

@@ -5,9 +5,8 @@
 mod common;
 
 use aws_sdk_securityhub::types::{ComplianceStatus, RecordState};
-use common::seed::{self, ClusterSpec, Ingress};
-use eks_warden::handler::{handle, Context};
-use eks_warden::settings::Settings;
+use common::seed;
+use eks_warden::handler::handle;
 use serde_json::json;
 
 async fn hub_findings(
@@ -45,31 +44,17 @@ fn security_hub_follows_a_finding_from_new_to_resolved() {
 async fn new_to_resolved() {
     let region = "ap-southeast-2";
     let (clients, _) = common::clients(region).await;
-    let net = seed::network(&clients.ec2, region).await.unwrap();
-    let open = seed::security_group(
-        &clients.ec2,
-        &net.vpc,
-        "ssh",
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await
-    .unwrap();
-    seed::cluster(
+    let (_, open) = seed::open_ssh_cluster(
         &clients.eks,
-        ClusterSpec {
-            name: "hub",
-            subnets: net.private.to_vec(),
-            security_groups: vec![open.clone()],
-            public: false,
-            private: true,
-            public_cidrs: &[],
-            tags: &[],
-        },
+        &clients.ec2,
+        region,
+        "hub",
+        Default::default(),
     )
     .await
     .unwrap();
     let conf = common::sdk_config(region).await;
-    let mut ctx = Context::new(&conf, clients.clone(), Settings::default());
+    let mut ctx = common::context::context_over(&conf, clients.clone());
     ctx.security_hub = true;
     let invoke = json!({"clusters": ["hub"]});
 
@@ -107,15 +92,7 @@ async fn new_to_resolved() {
     assert_eq!(hub_findings(&conf).await.len(), known);
 
     // Fixed: the world-open permission is revoked; its finding is archived as PASSED.
-    clients
-        .ec2
-        .revoke_security_group_ingress()
-        .group_id(&open)
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .cidr_ip("0.0.0.0/0")
-        .send()
+    seed::revoke(&clients.ec2, &open, &[seed::OPEN_SSH])
         .await
         .unwrap();
     let run = handle(&ctx, &invoke).await.unwrap();

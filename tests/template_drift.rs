@@ -636,28 +636,10 @@ fn table_probes() -> Vec<Probe> {
 async fn every_fixture_goes_through_the_template_patterns_on_an_emulated_bus() {
     let conf = common::sdk_config(REGION).await;
     let events = aws_sdk_eventbridge::Client::new(&conf);
-    let sqs = aws_sdk_sqs::Client::new(&conf);
 
     let bus = "eks-warden-patterns";
     events.create_event_bus().name(bus).send().await.unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("eks-warden-patterns")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
+    let queue = common::sns::Queue::create(&conf, "eks-warden-patterns").await;
 
     // The template's own rules, pattern JSON as CloudFormation would pass it.
     let rules = cloudtrail_rules(&template(CENTRAL));
@@ -678,7 +660,7 @@ async fn every_fixture_goes_through_the_template_patterns_on_an_emulated_bus() {
             .targets(
                 aws_sdk_eventbridge::types::Target::builder()
                     .id("queue")
-                    .arn(&queue_arn)
+                    .arn(&queue.arn)
                     .build()
                     .unwrap(),
             )
@@ -724,32 +706,13 @@ async fn every_fixture_goes_through_the_template_patterns_on_an_emulated_bus() {
 
     // Delivery is synchronous in the emulator: drain the queue until it is empty.
     let mut arrived: BTreeMap<String, u32> = BTreeMap::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            let marker = body["detail"]["eventID"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string();
-            *arrived.entry(marker).or_default() += 1;
-            sqs.delete_message()
-                .queue_url(&queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
+    for m in queue.drain().await {
+        let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        let marker = body["detail"]["eventID"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        *arrived.entry(marker).or_default() += 1;
     }
 
     let expected: BTreeSet<String> = probes

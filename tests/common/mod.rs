@@ -3,8 +3,13 @@
 //! themselves by region (moto keeps regions apart).
 #![allow(dead_code)]
 
+pub mod context;
+pub mod mocked;
 pub mod proxy;
+pub mod report;
 pub mod seed;
+pub mod seeded;
+pub mod sns;
 
 use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -162,25 +167,26 @@ pub async fn clients_for(emu: &Emulator, region: &str) -> (Clients, CallCounter)
 
 /// Runs the real `eks-warden` binary against the emulator.
 pub fn run_cli(region: &str, args: &[&str]) -> std::process::Output {
-    run_cli_full(emulator(), region, args, &[])
+    run_cli_env(region, args, &[])
 }
 
 /// Runs the real `eks-warden` binary against a given emulator.
 pub fn run_cli_on(emu: &Emulator, region: &str, args: &[&str]) -> std::process::Output {
-    run_cli_full(emu, region, args, &[])
+    output(cli_command(emu, region, args, &[]))
 }
 
 /// Runs the real `eks-warden` binary against the emulator with these settings in its environment.
 pub fn run_cli_env(region: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    run_cli_full(emulator(), region, args, env)
+    output(cli_command(emulator(), region, args, env))
 }
 
-fn run_cli_full(
-    emu: &Emulator,
-    region: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> std::process::Output {
+fn output(mut cmd: Command) -> std::process::Output {
+    cmd.output().expect("run eks-warden")
+}
+
+/// The `eks-warden` binary against `emu` in `region`, with only this test's settings (`env`, applied
+/// last, so it may point AWS_ENDPOINT_URL elsewhere), for a test that spawns it itself.
+pub fn cli_command(emu: &Emulator, region: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eks-warden"));
     cmd.args(args).env_remove("AWS_PROFILE");
     // Only this test's settings: none inherited from the developer's shell.
@@ -195,5 +201,52 @@ fn run_cli_full(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run eks-warden")
+    cmd
+}
+
+/// Runs the binary with `input` on its stdin (`None`: stdin closed at once).
+pub fn run_cli_stdin(region: &str, args: &[&str], input: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = cli_command(emulator(), region, args, &[]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start eks-warden");
+    let mut stdin = child.stdin.take().expect("eks-warden's stdin");
+    if let Some(input) = input {
+        stdin
+            .write_all(input.as_bytes())
+            .expect("write eks-warden's stdin");
+    }
+    drop(stdin);
+    child.wait_with_output().expect("run eks-warden")
+}
+
+/// Asserts the exit code, showing what the binary printed when it differs.
+#[track_caller]
+pub fn assert_exit(o: &std::process::Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stderr: {}\nstdout: {}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// Asserts that stderr holds exactly one line, and returns it.
+#[track_caller]
+pub fn one_line(o: &std::process::Output) -> String {
+    let s = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(s.trim_end().lines().count(), 1, "one line on stderr: {s:?}");
+    s
+}
+
+/// Clients and configuration whose requests go through `proxy` instead of straight to the emulator.
+pub fn via_proxy(
+    proxy: &proxy::FaultProxy,
+    conf: &aws_config::SdkConfig,
+) -> (Clients, aws_config::SdkConfig) {
+    let conf = conf.to_builder().endpoint_url(&proxy.endpoint).build();
+    (Clients::new(&conf), conf)
 }

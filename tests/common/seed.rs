@@ -3,16 +3,17 @@
 #![allow(dead_code)]
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, HttpTokensState, InstanceMetadataOptionsRequest, IpPermission,
-    IpRange, Ipv6Range, LaunchTemplateHttpTokensState,
-    LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData, ResourceType, Tag,
-    TagSpecification, UserIdGroupPair,
+    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, Tag, UserIdGroupPair,
 };
 use aws_sdk_eks::types::{
     AccessScope, AccessScopeType, AuthenticationMode, CreateAccessConfigRequest, EncryptionConfig,
-    LaunchTemplateSpecification, LogSetup, LogType, Logging, Provider, RemoteAccessConfig,
-    VpcConfigRequest,
+    LogSetup, LogType, Logging, Provider, VpcConfigRequest,
 };
+
+// Relative to this file's folder however it is included (tests/common/mod.rs, examples/demo.rs).
+#[path = "seed/nodes.rs"]
+mod nodes;
+pub use nodes::*;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -150,6 +151,9 @@ pub enum Ingress<'a> {
     Group(&'a str),
 }
 
+/// SSH open to the whole internet: what sg-open-ingress fails (HIGH).
+pub const OPEN_SSH: Ingress<'static> = Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0");
+
 pub async fn security_group(
     ec2: &aws_sdk_ec2::Client,
     vpc: &str,
@@ -176,6 +180,29 @@ pub async fn authorize(
     if ingress.is_empty() {
         return Ok(());
     }
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .set_ip_permissions(Some(permissions(ingress)))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Takes these permissions off the group again (as a person fixing it would).
+pub async fn revoke(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    ingress: &[Ingress<'_>],
+) -> Result<(), Error> {
+    ec2.revoke_security_group_ingress()
+        .group_id(group)
+        .set_ip_permissions(Some(permissions(ingress)))
+        .send()
+        .await?;
+    Ok(())
+}
+
+fn permissions(ingress: &[Ingress<'_>]) -> Vec<IpPermission> {
     let perms = ingress.iter().map(|i| match i {
         Ingress::Cidr(proto, from, to, cidr) => {
             let p = IpPermission::builder()
@@ -195,12 +222,7 @@ pub async fn authorize(
             .user_id_group_pairs(UserIdGroupPair::builder().group_id(*g).build())
             .build(),
     });
-    ec2.authorize_security_group_ingress()
-        .group_id(group)
-        .set_ip_permissions(Some(perms.collect()))
-        .send()
-        .await?;
-    Ok(())
+    perms.collect()
 }
 
 pub async fn tag(
@@ -217,6 +239,8 @@ pub async fn tag(
     Ok(())
 }
 
+/// A cluster's network and tags. Start from the named shape closest to the test's and change what the
+/// test is about: `ClusterSpec::private("web", &net).groups([&sg])`.
 pub struct ClusterSpec<'a> {
     pub name: &'a str,
     pub subnets: Vec<String>,
@@ -225,6 +249,71 @@ pub struct ClusterSpec<'a> {
     pub private: bool,
     pub public_cidrs: &'a [&'a str],
     pub tags: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> ClusterSpec<'a> {
+    /// Endpoint private only, in the network's two private subnets, no extra security group, no tags:
+    /// what passes every network rule.
+    pub fn private(name: &'a str, net: &Network) -> Self {
+        ClusterSpec {
+            name,
+            subnets: net.private.to_vec(),
+            security_groups: vec![],
+            public: false,
+            private: true,
+            public_cidrs: &[],
+            tags: &[],
+        }
+    }
+
+    /// Endpoint public only, open to the whole internet: what both endpoint rules fail.
+    pub fn public_open(name: &'a str, net: &Network) -> Self {
+        Self::public_only(name, net, &["0.0.0.0/0"])
+    }
+
+    /// Endpoint public only, reachable from `cidrs`.
+    pub fn public_only(name: &'a str, net: &Network, cidrs: &'a [&'a str]) -> Self {
+        ClusterSpec {
+            public: true,
+            private: false,
+            public_cidrs: cidrs,
+            ..Self::private(name, net)
+        }
+    }
+
+    /// Endpoint public to `cidrs` and private too.
+    pub fn public_restricted(name: &'a str, net: &Network, cidrs: &'a [&'a str]) -> Self {
+        ClusterSpec {
+            public: true,
+            public_cidrs: cidrs,
+            ..Self::private(name, net)
+        }
+    }
+
+    /// Neither endpoint on (the emulator allows it): the private-endpoint fix's starting point.
+    pub fn no_endpoint(name: &'a str, net: &Network) -> Self {
+        ClusterSpec {
+            private: false,
+            ..Self::private(name, net)
+        }
+    }
+
+    /// These security groups besides the one EKS creates.
+    pub fn groups<S: ToString>(mut self, groups: impl IntoIterator<Item = S>) -> Self {
+        self.security_groups = groups.into_iter().map(|g| g.to_string()).collect();
+        self
+    }
+
+    /// In these subnets instead.
+    pub fn subnets<S: ToString>(mut self, subnets: impl IntoIterator<Item = S>) -> Self {
+        self.subnets = subnets.into_iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn tagged(mut self, tags: &'a [(&'a str, &'a str)]) -> Self {
+        self.tags = tags;
+        self
+    }
 }
 
 /// What a cluster may set beyond its network at creation (moto cannot associate encryption later).
@@ -384,185 +473,20 @@ pub async fn access_entry(
     Ok(())
 }
 
-/// Remote access of a seeded nodegroup.
-pub enum Ssh<'a> {
-    /// A key and no source groups: SSH open to the internet.
-    OpenToWorld,
-    /// A key restricted to these source groups.
-    From(&'a [&'a str]),
-}
-
-pub async fn nodegroup(
+/// A fresh network and, in its private subnets, cluster `name` (private endpoint) whose extra security
+/// group opens SSH to the world: with [`HARDENED`] extras its only failure is sg-open-ingress (HIGH).
+/// Returns the network and the group's id.
+pub async fn open_ssh_cluster(
     eks: &aws_sdk_eks::Client,
-    cluster: &str,
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
     name: &str,
-    subnets: &[&str],
-    ssh: Ssh<'_>,
-) -> Result<(), Error> {
-    let remote = match ssh {
-        Ssh::OpenToWorld => RemoteAccessConfig::builder().ec2_ssh_key("ops-key").build(),
-        Ssh::From(groups) => groups
-            .iter()
-            .fold(
-                RemoteAccessConfig::builder().ec2_ssh_key("ops-key"),
-                |b, g| b.source_security_groups(*g),
-            )
-            .build(),
-    };
-    eks.create_nodegroup()
-        .cluster_name(cluster)
-        .nodegroup_name(name)
-        .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
-        .node_role("arn:aws:iam::123456789012:role/eks-node")
-        .remote_access(remote)
-        .send()
-        .await?;
-    Ok(())
-}
-
-/// A managed nodegroup launched from a launch template (`version` None: the template's default).
-/// No remote access (plain moto would invent one, docs/emulator.md).
-pub async fn nodegroup_from_template(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    name: &str,
-    subnets: &[&str],
-    template_id: &str,
-    version: Option<&str>,
-) -> Result<(), Error> {
-    eks.create_nodegroup()
-        .cluster_name(cluster)
-        .nodegroup_name(name)
-        .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
-        .node_role("arn:aws:iam::123456789012:role/eks-node")
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .id(template_id)
-                .set_version(version.map(str::to_string))
-                .build(),
-        )
-        .send()
-        .await?;
-    Ok(())
-}
-
-/// A launch template whose only setting is the metadata options (`None`: it sets none). Returns its id.
-pub async fn launch_template(
-    ec2: &aws_sdk_ec2::Client,
-    name: &str,
-    imds: Option<(&str, i32)>,
-) -> Result<String, Error> {
-    let mut data = RequestLaunchTemplateData::builder().image_id("ami-12c6146b");
-    if let Some((tokens, hops)) = imds {
-        data = data.metadata_options(
-            LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                .http_tokens(LaunchTemplateHttpTokensState::from(tokens))
-                .http_put_response_hop_limit(hops)
-                .build(),
-        );
-    }
-    let out = ec2
-        .create_launch_template()
-        .launch_template_name(name)
-        .launch_template_data(data.build())
-        .send()
-        .await?;
-    Ok(out
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .ok_or("no launch template id")?
-        .to_string())
-}
-
-/// A new version of a template with other metadata options. Returns its number.
-pub async fn launch_template_version(
-    ec2: &aws_sdk_ec2::Client,
-    template_id: &str,
-    imds: (&str, i32),
-) -> Result<i64, Error> {
-    let out = ec2
-        .create_launch_template_version()
-        .launch_template_id(template_id)
-        .launch_template_data(
-            RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .metadata_options(
-                    LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                        .http_tokens(LaunchTemplateHttpTokensState::from(imds.0))
-                        .http_put_response_hop_limit(imds.1)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await?;
-    Ok(out
-        .launch_template_version()
-        .and_then(|v| v.version_number())
-        .ok_or("no version number")?)
-}
-
-/// A node instance tagged the way EKS tags managed nodes. Returns the instance id.
-pub async fn node(
-    ec2: &aws_sdk_ec2::Client,
-    cluster: &str,
-    nodegroup: Option<&str>,
-    subnet: &str,
-    groups: &[&str],
-) -> Result<String, Error> {
-    node_with(ec2, cluster, nodegroup, subnet, groups, None).await
-}
-
-/// A node instance with explicit metadata options (HttpTokens, hop limit); moto's default is
-/// `optional` with hop limit 1.
-pub async fn node_with(
-    ec2: &aws_sdk_ec2::Client,
-    cluster: &str,
-    nodegroup: Option<&str>,
-    subnet: &str,
-    groups: &[&str],
-    imds: Option<(&str, i32)>,
-) -> Result<String, Error> {
-    let mut tags = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(
-            Tag::builder()
-                .key(format!("kubernetes.io/cluster/{cluster}"))
-                .value("owned")
-                .build(),
-        )
-        .tags(
-            Tag::builder()
-                .key("eks:cluster-name")
-                .value(cluster)
-                .build(),
-        );
-    if let Some(ng) = nodegroup {
-        tags = tags.tags(Tag::builder().key("eks:nodegroup-name").value(ng).build());
-    }
-    let out = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
-        .min_count(1)
-        .max_count(1)
-        .subnet_id(subnet)
-        .set_security_group_ids(Some(groups.iter().map(|g| g.to_string()).collect()))
-        .tag_specifications(tags.build())
-        .set_metadata_options(imds.map(|(tokens, hops)| {
-            InstanceMetadataOptionsRequest::builder()
-                .http_tokens(HttpTokensState::from(tokens))
-                .http_put_response_hop_limit(hops)
-                .build()
-        }))
-        .send()
-        .await?;
-    Ok(out
-        .instances()
-        .first()
-        .and_then(|i| i.instance_id())
-        .ok_or("no instance id")?
-        .to_string())
+    extras: ClusterExtras<'_>,
+) -> Result<(Network, String), Error> {
+    let net = network(ec2, region).await?;
+    let sg = security_group(ec2, &net.vpc, "ssh", &[OPEN_SSH]).await?;
+    cluster_with(eks, ClusterSpec::private(name, &net).groups([&sg]), extras).await?;
+    Ok((net, sg))
 }
 
 /// The demo's account: `insecure` breaks every rule of the seed document once, and logging, Secrets
@@ -601,13 +525,7 @@ pub async fn demo_account(
         &[Ingress::Group(&cluster_sg)],
     )
     .await?;
-    let open_ssh_sg = security_group(
-        ec2,
-        &net.vpc,
-        "insecure-admin",
-        &[Ingress::Cidr("tcp", 22, 22, "0.0.0.0/0")],
-    )
-    .await?;
+    let open_ssh_sg = security_group(ec2, &net.vpc, "insecure-admin", &[OPEN_SSH]).await?;
     let open_all_sg = security_group(
         ec2,
         &net.vpc,
@@ -622,15 +540,10 @@ pub async fn demo_account(
     // public IP in a public subnet; the aws-auth ConfigMap only and a version past standard support.
     cluster_with(
         eks,
-        ClusterSpec {
-            name: "insecure",
-            subnets: vec![net.public[0].clone()],
-            security_groups: vec![open_ssh_sg.clone()],
-            public: true,
-            private: false,
-            public_cidrs: &["0.0.0.0/0"],
-            tags: &[("team", "payments")],
-        },
+        ClusterSpec::public_open("insecure", &net)
+            .subnets([&net.public[0]])
+            .groups([&open_ssh_sg])
+            .tagged(&[("team", "payments")]),
         ClusterExtras {
             version: Some("1.30"),
             ..ClusterExtras::default()
@@ -658,15 +571,9 @@ pub async fn demo_account(
     // audit logs on, Secrets encrypted, nodes on IMDSv2 with hop limit 1.
     cluster_with(
         eks,
-        ClusterSpec {
-            name: "compliant",
-            subnets: net.private.to_vec(),
-            security_groups: vec![cluster_sg.clone()],
-            public: true,
-            private: true,
-            public_cidrs: &["203.0.113.0/24"],
-            tags: &[("team", "platform")],
-        },
+        ClusterSpec::public_restricted("compliant", &net, &["203.0.113.0/24"])
+            .groups([&cluster_sg])
+            .tagged(&[("team", "platform")]),
         HARDENED,
     )
     .await?;
