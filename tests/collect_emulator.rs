@@ -182,7 +182,7 @@ async fn a_fix_reads_afresh_inside_a_run() {
     let (clients, _) = common::clients(region).await;
     let net = seed::network(&clients.ec2, region).await.unwrap();
     let subnet = net.private[0].clone();
-    seed::cluster(&clients.eks, private("fresh", &net))
+    seed::cluster(&clients.eks, ClusterSpec::private("fresh", &net))
         .await
         .unwrap();
     let maps_public = |s: &eks_warden::model::ClusterSnapshot| {

@@ -10,6 +10,7 @@ pub mod report;
 pub mod seed;
 pub mod seeded;
 pub mod sns;
+pub mod template;
 
 use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_runtime_api::box_error::BoxError;
