@@ -18,23 +18,11 @@ use common::template::*;
 
 use eks_warden::route::TABLE;
 use serde_json::{json, Value};
-use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-const CLOUDTRAIL: &str = "AWS API Call via CloudTrail";
 /// No other test binary uses this region.
 const REGION: &str = "ap-northeast-1";
-
-/// The CloudTrail rules of a template: logical id → pattern JSON.
-fn cloudtrail_rules(t: &Yaml) -> BTreeMap<String, Value> {
-    resources(t, "AWS::Events::Rule")
-        .into_iter()
-        .filter(|(_, r)| !r["Properties"]["EventPattern"].is_null())
-        .map(|(id, r)| (id, to_json(&r["Properties"]["EventPattern"])))
-        .filter(|(_, p)| p["detail-type"] == json!([CLOUDTRAIL]))
-        .collect()
-}
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()

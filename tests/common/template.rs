@@ -1,12 +1,14 @@
 //! Reading the CloudFormation templates: the short-form tags (`!Ref`, `!GetAtt`, `!If`, …) stay as
 //! `serde_yaml` tagged values.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub const CENTRAL: &str = "template.yaml";
 pub const MEMBER: &str = "templates/member-role.yaml";
+pub const CLOUDTRAIL: &str = "AWS API Call via CloudTrail";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,3 +50,12 @@ pub fn to_json(v: &Yaml) -> Value {
     serde_json::to_value(v).expect("a pattern converts to JSON")
 }
 
+/// The CloudTrail rules of a template: logical id → pattern JSON.
+pub fn cloudtrail_rules(t: &Yaml) -> BTreeMap<String, Value> {
+    resources(t, "AWS::Events::Rule")
+        .into_iter()
+        .filter(|(_, r)| !r["Properties"]["EventPattern"].is_null())
+        .map(|(id, r)| (id, to_json(&r["Properties"]["EventPattern"])))
+        .filter(|(_, p)| p["detail-type"] == json!([CLOUDTRAIL]))
+        .collect()
+}
