@@ -72,6 +72,46 @@ impl<T> Fact<T> {
     }
 }
 
+/// A part of the snapshot beyond the cluster's own description. Each rule declares the parts it reads
+/// (`RuleMeta::reads`); the collector reads a part only when an enabled rule needs it, and records the
+/// others as `NotCollected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// The subnets of the cluster, its nodegroups and its nodes, with their effective route tables.
+    Subnets,
+    /// The control plane's and the nodes' security groups, with rule ids for world-open permissions.
+    SecurityGroups,
+    /// Managed nodegroups (`DescribeNodegroup`).
+    Nodegroups,
+    /// The launch template versions the nodegroups use (needs `Nodegroups`).
+    LaunchTemplates,
+    /// Node instances found by their cluster tag.
+    Instances,
+    /// The names of the cluster's add-ons.
+    Addons,
+    /// Add-on configuration values, for the add-ons [`ReadPlan::addon_configurations`] names.
+    AddonConfiguration,
+    /// Access entries holding [`CLUSTER_ADMIN_POLICY`], with their policy associations.
+    AccessEntries,
+    /// EKS's support status of the cluster's Kubernetes version.
+    VersionSupport,
+}
+
+/// What the collector must read for one evaluation: the rule catalog answers (it implements this for
+/// the run's settings), the collector asks, and so never needs to know a rule.
+pub trait ReadPlan: Sync {
+    /// Whether an enabled rule reads `part`.
+    fn needs(&self, part: Part) -> bool;
+    /// The add-ons (among `addons`, the cluster's) whose configuration a verdict depends on.
+    fn addon_configurations(&self, cluster: &Cluster, addons: &[String]) -> Vec<String>;
+}
+
+/// The EKS access policy that grants cluster-wide administration; the snapshot's access entries are
+/// those that hold it (the API filters by it, so entries granting less cost no call).
+pub const CLUSTER_ADMIN_POLICY: &str =
+    "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
+
 /// Everything the rules need to judge one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterSnapshot {

@@ -1,22 +1,54 @@
-//! Reads that the clusters of one run share (a sweep, a scan, a batch): a VPC's route tables and the
-//! region's Kubernetes version support are read once, not once per cluster. Scoped to the run (a task-local
-//! set around the evaluations), so nothing outlives it and a later run never sees stale tables.
+//! Reads that the clusters of one run share (a sweep, a scan, a batch): a VPC's subnets and route
+//! tables and the region's Kubernetes version support are read once, not once per cluster. Clusters
+//! evaluated at once wait for the one read of what they share; different keys are read in parallel.
+//! Scoped to the run (a task-local set around the evaluations), so nothing outlives it and a later run
+//! never sees stale data. A failed read is not kept: the next cluster tries again.
 
-use crate::model::VersionSupport;
+use super::convert::RawSubnet;
+use super::CollectError;
+use crate::model::{Fact, VersionSupport};
 use aws_sdk_ec2::types::RouteTable;
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+
+/// One read per key, shared by everyone who asks for it during the run.
+struct Memo<K, V> {
+    cells: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo {
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Memo<K, V> {
+    async fn get_or_read<F>(&self, key: K, read: F) -> Result<V, CollectError>
+    where
+        F: Future<Output = Result<V, CollectError>>,
+    {
+        let cell = match self.cells.lock() {
+            Ok(mut cells) => cells.entry(key).or_default().clone(),
+            // A poisoned map only loses sharing, never a read.
+            Err(_) => Arc::new(OnceCell::new()),
+        };
+        cell.get_or_try_init(|| read).await.cloned()
+    }
+}
 
 #[derive(Default)]
 pub struct Shared {
-    /// Held while route tables are looked up and read, so clusters evaluated at once wait for one read
-    /// of their VPC instead of each making it.
-    route_reads: Arc<tokio::sync::Mutex<()>>,
     /// vpc id → its route tables.
-    route_tables: Mutex<HashMap<String, Vec<RouteTable>>>,
+    route_tables: Memo<String, Fact<Vec<RouteTable>>>,
+    /// vpc id → its subnets.
+    subnets: Memo<String, Fact<Vec<RawSubnet>>>,
     /// (region, version) → what DescribeClusterVersions said.
-    versions: Mutex<HashMap<(String, String), Option<VersionSupport>>>,
+    versions: Memo<(String, String), Fact<Option<VersionSupport>>>,
 }
 
 tokio::task_local! {
@@ -32,57 +64,50 @@ fn current() -> Option<Arc<Shared>> {
     SHARED.try_with(Arc::clone).ok()
 }
 
-/// Serializes route-table reads within the run (none outside a run).
-pub(super) async fn route_read_guard() -> Option<tokio::sync::OwnedMutexGuard<()>> {
-    let s = current()?;
-    Some(s.route_reads.clone().lock_owned().await)
-}
-
-/// The cached tables of `vpcs`, and the VPCs still to read.
-pub(super) fn route_tables(vpcs: &[String]) -> (Vec<RouteTable>, Vec<String>) {
-    let Some(s) = current() else {
-        return (vec![], vpcs.to_vec());
-    };
-    let Ok(cached) = s.route_tables.lock() else {
-        return (vec![], vpcs.to_vec());
-    };
-    let mut hit = vec![];
-    let mut missing = vec![];
-    for v in vpcs {
-        match cached.get(v) {
-            Some(t) => hit.extend(t.iter().cloned()),
-            None => missing.push(v.clone()),
-        }
+/// A VPC's route tables: the run's read of them, or `read` (outside a run, always `read`).
+pub(super) async fn route_tables<F>(
+    vpc: &str,
+    read: F,
+) -> Result<Fact<Vec<RouteTable>>, CollectError>
+where
+    F: Future<Output = Result<Fact<Vec<RouteTable>>, CollectError>>,
+{
+    match current() {
+        Some(s) => s.route_tables.get_or_read(vpc.to_string(), read).await,
+        None => read.await,
     }
-    (hit, missing)
 }
 
-/// Remembers the tables read for `vpcs` (a VPC with none is remembered as having none).
-pub(super) fn keep_route_tables(vpcs: &[String], tables: &[RouteTable]) {
-    let Some(s) = current() else { return };
-    if let Ok(mut cached) = s.route_tables.lock() {
-        for v in vpcs {
-            let of_vpc = tables
-                .iter()
-                .filter(|t| t.vpc_id() == Some(v.as_str()))
-                .cloned()
-                .collect();
-            cached.insert(v.clone(), of_vpc);
+/// A VPC's subnets, likewise.
+pub(super) async fn subnets<F>(vpc: &str, read: F) -> Result<Fact<Vec<RawSubnet>>, CollectError>
+where
+    F: Future<Output = Result<Fact<Vec<RawSubnet>>, CollectError>>,
+{
+    match current() {
+        Some(s) => s.subnets.get_or_read(vpc.to_string(), read).await,
+        None => read.await,
+    }
+}
+
+/// A Kubernetes version's support in a region, likewise.
+pub(super) async fn version<F>(
+    region: &str,
+    version: &str,
+    read: F,
+) -> Result<Fact<Option<VersionSupport>>, CollectError>
+where
+    F: Future<Output = Result<Fact<Option<VersionSupport>>, CollectError>>,
+{
+    match current() {
+        Some(s) => {
+            let key = (region.to_string(), version.to_string());
+            s.versions.get_or_read(key, read).await
         }
-    };
+        None => read.await,
+    }
 }
 
-pub(super) fn version(region: &str, version: &str) -> Option<Option<VersionSupport>> {
-    let s = current()?;
-    let cached = s.versions.lock().ok()?;
-    cached
-        .get(&(region.to_string(), version.to_string()))
-        .cloned()
-}
-
-pub(super) fn keep_version(region: &str, version: &str, support: &Option<VersionSupport>) {
-    let Some(s) = current() else { return };
-    if let Ok(mut cached) = s.versions.lock() {
-        cached.insert((region.to_string(), version.to_string()), support.clone());
-    };
+/// Whether the caller runs inside a run's shared reads.
+pub(super) fn in_run() -> bool {
+    current().is_some()
 }

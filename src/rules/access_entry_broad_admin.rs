@@ -3,15 +3,16 @@ use super::{
     Rule, RuleMeta, RuleResult, Severity,
 };
 use crate::model::ClusterSnapshot;
+use crate::model::Part;
 use crate::settings::{principal_matches, Settings};
 
 /// The access policy that maps to Kubernetes `cluster-admin`.
-pub const CLUSTER_ADMIN_POLICY: &str =
-    "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
+pub use crate::model::CLUSTER_ADMIN_POLICY;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "access-entry-broad-admin",
+        reads: &[Part::AccessEntries],
         severity: Severity::Medium,
         title: "An access entry grants cluster-admin to a principal outside the allow-list",
         description: "An IAM principal's access entry has `AmazonEKSClusterAdminPolicy` associated with \

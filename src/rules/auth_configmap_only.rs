@@ -5,6 +5,7 @@ use crate::settings::Settings;
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "auth-configmap-only",
+        reads: &[],
         severity: Severity::Medium,
         title: "Cluster access is governed only by the aws-auth ConfigMap",
         description: "`accessConfig.authenticationMode` is `CONFIG_MAP`: who may reach the Kubernetes API is \

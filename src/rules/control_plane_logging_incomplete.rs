@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "control-plane-logging-incomplete",
+        reads: &[],
         severity: Severity::Medium,
         title: "Required control-plane log types are not all sent to CloudWatch",
         description: "Not every log type in EKS_WARDEN_REQUIRED_LOG_TYPES (default api, audit, authenticator) \

@@ -5,6 +5,7 @@ use crate::settings::Settings;
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "deletion-protection-off",
+        reads: &[],
         severity: Severity::Low,
         title: "Cluster deletion protection is off",
         description: "`deletionProtection` is false: one DeleteCluster call (a mistaken script, a Terraform \

@@ -5,6 +5,7 @@ use crate::settings::Settings;
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "endpoint-private-disabled",
+        reads: &[],
         severity: Severity::Medium,
         title: "Private API endpoint access is disabled",
         description: "`endpointPrivateAccess` is false: nodes and pods in the VPC reach the Kubernetes API \

@@ -5,6 +5,7 @@ use crate::settings::{parse_cidr, Settings};
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "endpoint-public-unrestricted",
+        reads: &[],
         severity: Severity::High,
         title: "Public API endpoint is open beyond the allowed CIDRs",
         description: "The cluster's Kubernetes API endpoint is reachable from the internet and `publicAccessCidrs` \

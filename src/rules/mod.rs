@@ -18,6 +18,7 @@ mod nodegroup_ssh_open;
 mod nodes_imdsv1;
 mod nodes_in_public_subnet;
 mod nodes_public_ip;
+mod reads;
 mod secrets_not_encrypted;
 mod sg_open_ingress;
 mod subnets_single_az;
@@ -150,6 +151,9 @@ impl ResourceType {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RuleMeta {
     pub id: &'static str,
+    /// The snapshot parts the rule reads beyond the cluster's description: the collector reads only
+    /// what an enabled rule declares here (a test checks each declaration is complete).
+    pub reads: &'static [crate::model::Part],
     /// The severity of a typical failure; a result may carry a higher one (an all-ports open rule).
     pub severity: Severity,
     pub title: &'static str,

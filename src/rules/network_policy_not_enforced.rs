@@ -1,4 +1,5 @@
 use super::{FixText, ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use crate::model::Part;
 use crate::model::{Addon, ClusterSnapshot, Fact};
 use crate::settings::Settings;
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ pub const NETWORK_POLICY_TAG: &str = "eks-warden:network-policy";
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "network-policy-not-enforced",
+        reads: &[Part::Addons, Part::AddonConfiguration],
         severity: Severity::Medium,
         title: "No network policy engine: Kubernetes NetworkPolicies are not enforced",
         description: "Without an engine, NetworkPolicy objects are accepted and silently ignored, so every pod \

@@ -3,11 +3,13 @@ use super::{
     Rule, RuleMeta, RuleResult, Severity,
 };
 use crate::model::ClusterSnapshot;
+use crate::model::Part;
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "nodegroup-ssh-open",
+        reads: &[Part::Nodegroups],
         severity: Severity::High,
         title: "Managed nodegroup allows SSH from anywhere",
         description: "A managed nodegroup has `remoteAccess` with an EC2 SSH key and no \

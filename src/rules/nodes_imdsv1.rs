@@ -3,12 +3,14 @@ use super::{
     ResourceType::{Cluster, Instance, Nodegroup},
     Rule, RuleMeta, RuleResult, Severity,
 };
+use crate::model::Part;
 use crate::model::{ClusterSnapshot, MetadataOptions};
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "nodes-imdsv1",
+        reads: &[Part::Nodegroups, Part::LaunchTemplates, Part::Instances],
         severity: Severity::High,
         title: "Nodes allow IMDSv1 or let pods reach the instance metadata service",
         description: "A node instance, or the launch-template version a managed nodegroup uses, does not \

@@ -2,12 +2,14 @@ use super::{
     ResourceType::{Cluster, Subnet},
     Rule, RuleMeta, RuleResult, Severity,
 };
+use crate::model::Part;
 use crate::model::{ClusterSnapshot, Fact, Unreadable};
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "nodes-in-public-subnet",
+        reads: &[Part::Subnets, Part::Nodegroups, Part::Instances],
         severity: Severity::High,
         title: "Nodes run in a subnet with a default route to an internet gateway",
         description: "A subnet of a managed nodegroup or of a node instance routes 0.0.0.0/0 or ::/0 to an \

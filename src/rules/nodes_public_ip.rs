@@ -3,12 +3,14 @@ use super::{
     ResourceType::{Cluster, Subnet},
     Rule, RuleMeta, RuleResult, Severity,
 };
+use crate::model::Part;
 use crate::model::{ClusterSnapshot, Fact, Unreadable};
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "nodes-public-ip",
+        reads: &[Part::Subnets, Part::Nodegroups, Part::Instances],
         severity: Severity::High,
         title: "Nodes have public IPv4 addresses",
         description: "A node instance that is not stopped has a public IPv4 address, or a managed nodegroup \

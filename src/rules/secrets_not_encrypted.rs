@@ -5,6 +5,7 @@ use crate::settings::Settings;
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "secrets-not-encrypted",
+        reads: &[],
         severity: Severity::Medium,
         title: "Kubernetes Secrets are not envelope-encrypted with a KMS key",
         description: "The cluster has no `encryptionConfig` for the `secrets` resource: Secrets in etcd are \

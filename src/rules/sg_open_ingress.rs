@@ -3,12 +3,14 @@ use super::{
     ResourceType::{Cluster, SecurityGroup},
     Rule, RuleMeta, RuleResult, Severity,
 };
+use crate::model::Part;
 use crate::model::{ClusterSnapshot, Fact, Unreadable};
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "sg-open-ingress",
+        reads: &[Part::SecurityGroups, Part::Nodegroups, Part::Instances],
         severity: Severity::High,
         title: "Cluster or node security group allows ingress from the whole internet",
         description: "An ingress rule from 0.0.0.0/0 or ::/0 on the cluster security group, an additional \

@@ -1,4 +1,5 @@
 use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use crate::model::Part;
 use crate::model::{ClusterSnapshot, Fact, Unreadable};
 use crate::settings::Settings;
 use std::collections::BTreeSet;
@@ -6,6 +7,7 @@ use std::collections::BTreeSet;
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "subnets-single-az",
+        reads: &[Part::Subnets],
         severity: Severity::Medium,
         title: "Cluster subnets span fewer than two Availability Zones",
         description: "The subnets given to the cluster (`resourcesVpcConfig.subnetIds`) lie in fewer than two \

@@ -1,10 +1,12 @@
 use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
 use crate::model::ClusterSnapshot;
+use crate::model::Part;
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "version-unsupported",
+        reads: &[Part::VersionSupport],
         severity: Severity::High,
         title: "Kubernetes version is out of standard support",
         description: "EKS (DescribeClusterVersions) reports the cluster's Kubernetes version in extended support \

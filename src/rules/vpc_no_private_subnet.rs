@@ -1,10 +1,12 @@
 use super::{ResourceType::Cluster, Rule, RuleMeta, RuleResult, Severity};
+use crate::model::Part;
 use crate::model::{ClusterSnapshot, Fact, Unreadable};
 use crate::settings::Settings;
 
 pub const RULE: Rule = Rule {
     meta: RuleMeta {
         id: "vpc-no-private-subnet",
+        reads: &[Part::Subnets],
         severity: Severity::Low,
         title: "None of the cluster subnets is private",
         description: "Every subnet given to the cluster routes to an internet gateway (through its explicit \
