@@ -6,6 +6,7 @@ use crate::collect::Clients;
 use crate::remediate::Policy;
 use crate::resolve::RegionIndex;
 use crate::settings::Settings;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock as OnceCell};
@@ -23,6 +24,9 @@ pub struct Scope {
     pub index: RegionIndex,
     /// Security Hub with this scope's credentials (findings are imported into their own account).
     pub hub: Option<aws_sdk_securityhub::Client>,
+    /// The assumed role's credentials provider in another account: when a call there fails, asking it
+    /// again tells whether the role could not be assumed, and why, in one line.
+    pub assumed: Option<(String, SharedCredentialsProvider)>,
 }
 
 impl Scope {
@@ -31,7 +35,29 @@ impl Scope {
             clients,
             index: RegionIndex::default(),
             hub: None,
+            assumed: None,
         }
+    }
+
+    /// Why the member role cannot be assumed, if it cannot. It asks STS again, so only after a call in
+    /// this scope failed: a denied or disabled scope is then reported as such, not as the call's failure.
+    pub async fn assume_role_error(&self) -> Option<String> {
+        use aws_credential_types::provider::ProvideCredentials;
+        use aws_sdk_sts::{error::SdkError, operation::assume_role::AssumeRoleError};
+        let (arn, provider) = self.assumed.as_ref()?;
+        let error = provider.provide_credentials().await.err()?;
+        let op = format!("sts:AssumeRole {arn}");
+        Some(
+            match std::error::Error::source(&error)
+                .and_then(|s| s.downcast_ref::<SdkError<AssumeRoleError>>())
+            {
+                Some(e) => crate::collect::error_line(&op, e),
+                None => format!(
+                    "{op}: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&error)
+                ),
+            },
+        )
     }
 
     fn with_hub(clients: Clients, config: &aws_config::SdkConfig) -> Self {
@@ -379,20 +405,24 @@ impl Context {
         let mut conf = base
             .to_builder()
             .region(aws_config::Region::new(region.clone()));
+        let mut assumed = None;
         if let (Some(account), Some(role)) = (&foreign, &self.member_role) {
             let arn = format!("arn:aws:iam::{account}:role/{role}");
-            // The provider caches the role's credentials until shortly before they expire.
-            let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
+            // The clients' identity cache keeps the role's credentials until shortly before they expire.
+            let provider = aws_config::sts::AssumeRoleProvider::builder(&arn)
                 .session_name("eks-warden")
                 .configure(base)
                 .build()
                 .await;
-            conf = conf.credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-            );
+            let provider = SharedCredentialsProvider::new(provider);
+            conf = conf.credentials_provider(provider.clone());
+            assumed = Some((arn, provider));
         }
         let conf = conf.build();
-        let scope = Arc::new(Scope::with_hub(Clients::new(&conf), &conf));
+        let scope = Arc::new(Scope {
+            assumed,
+            ..Scope::with_hub(Clients::new(&conf), &conf)
+        });
         self.scopes
             .lock()
             .map_err(|_| "scope cache poisoned")?

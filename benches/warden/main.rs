@@ -6,6 +6,8 @@
 //!   calls and dependent rounds of one cluster with three nodegroups;
 //! * storm — one SQS batch of 1,000 CloudTrail records over three clusters through the Lambda's `handle`;
 //! * sweep — the scheduled sweep of 50 and 200 clusters by the Lambda binary: wall time, calls, peak RSS;
+//! * organization sweep — 1,000 clusters over member accounts × regions, fanned out through the queue and
+//!   consumed in SQS batches by the Lambda binary (`org_sweep.rs`);
 //! * micro — parsing and routing a record, evaluating a snapshot (no I/O);
 //! * state — DynamoDB calls per evaluation with the finding-state table, and a race on one change.
 //!
@@ -15,6 +17,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod fleet;
+mod org_sweep;
 mod peers;
 mod runtime_api;
 mod state;
@@ -1128,8 +1131,9 @@ fn write_benchmarks(report: &Report, machine: &str, goals: &str) -> Result<(), E
          ```sh\nmake emulator        # moto in .venv (once)\nmake bench           # cargo bench --bench warden: seeds the emulator, runs everything, rewrites this file\n\
          make bench-peers     # installs c7n and Prowler into .venv-peers, measures them, rewrites the Peers section\n```\n\n\
          Knobs: `BENCH_COLD_RUNS` (default 21), `BENCH_LATENCY_RUNS` (7), `BENCH_STORM_RECORDS` (1000), `BENCH_STORM_RUNS` (3), \
-         `BENCH_SWEEP` (`50,200`), `BENCH_OUT` (this file). The build takes 15–25 minutes cold on 2 cores; the run about \
-         as long as the seeding of 250 clusters into the emulator takes (a few minutes).\n\n\
+         `BENCH_SWEEP` (`50,200`), `BENCH_ORG_CLUSTERS` (1000; 0 skips it), `BENCH_ORG_SAMPLE` (per-cluster batches evaluated; all), \
+         `BENCH_OUT` (this file). The build takes 15–25 minutes cold on 2 cores; the run about \
+         as long as seeding 1,250 clusters into the emulator and evaluating the organization sweep take.\n\n\
          ## Details\n\n{}{peers}\n",
         report.table(),
         report.details,
@@ -1171,6 +1175,16 @@ fn goals(report: &Report) -> String {
             "Each cluster evaluated once per batch",
         ),
         ("storm", "records failed", "No record of the storm fails"),
+        (
+            "org sweep",
+            "messages sent",
+            "One message per scope and one per cluster in the organization sweep",
+        ),
+        (
+            "org sweep",
+            "peak RSS per invocation",
+            "Peak RSS ≤ 40 MB in every invocation of the organization sweep",
+        ),
     ] {
         if let Some(r) = find(bench, fig).filter(|r| r.met.is_some()) {
             let _ = writeln!(
@@ -1242,6 +1256,11 @@ async fn run_all() -> Result<(), Error> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     sweep(&mut report, &mut api, &sizes).await?;
+    let org = env_usize("BENCH_ORG_CLUSTERS", 1000);
+    if org > 0 {
+        let sample = env_usize("BENCH_ORG_SAMPLE", usize::MAX);
+        org_sweep::org_sweep(&mut report, &mut api, org, sample).await?;
+    }
     state::state_bench(&mut report).await?;
     let machine = format!("{}* load average at the end: {}\n", machine, loadavg());
     println!("\n{}", report.table());

@@ -138,7 +138,8 @@ async fn sweep_scope(
     let clusters = match crate::collect::list_clusters(&scope.clients).await {
         Ok(c) => c,
         Err(e) => {
-            unreachable(run, e.to_string());
+            let reason = scope.assume_role_error().await;
+            unreachable(run, reason.unwrap_or_else(|| e.to_string()));
             return Ok(());
         }
     };
