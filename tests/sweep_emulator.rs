@@ -12,7 +12,7 @@ use common::seed;
 use eks_warden::collect::Clients;
 use eks_warden::handler::{handle, Context, MemberAccounts, RecheckQueue};
 use eks_warden::settings::Settings;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -134,53 +134,6 @@ async fn serve(
     conn.write_all(&resp).await
 }
 
-/// Clients acting in a member account through `sts:AssumeRole`, straight to the emulator (seeding).
-async fn assumed(region: &str, account: &str) -> Clients {
-    let conf = common::sdk_config(region).await;
-    let provider =
-        aws_config::sts::AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/{ROLE}"))
-            .session_name("seed")
-            .configure(&conf)
-            .build()
-            .await;
-    let conf = conf
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .build();
-    Clients::new(&conf)
-}
-
-/// Everything on the queue, as the SQS event source hands it to the function.
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
-    let mut records = vec![];
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return records;
-        }
-        for m in got.messages() {
-            records.push(
-                json!({"messageId": m.message_id().unwrap(), "eventSource": "aws:sqs",
-                "body": m.body().unwrap()}),
-            );
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 fn reached(run: &eks_warden::handler::RunSummary) -> Vec<(String, String, String)> {
     let mut got: Vec<_> = run
         .targets
@@ -224,23 +177,12 @@ async fn a_member_account_that_denies_assume_role_is_reported_and_the_rest_swept
     let mut expected = vec![];
     for a in REACHABLE {
         for r in REGIONS {
-            let c = assumed(r, a).await;
+            let c = common::context::member_clients(&common::sdk_config(r).await, a).await;
             let net = seed::network(&c.ec2, r).await.unwrap();
             let name = format!("c-{}-{r}", &a[..3]);
-            seed::cluster(
-                &c.eks,
-                seed::ClusterSpec {
-                    name: &name,
-                    subnets: net.private.to_vec(),
-                    security_groups: vec![],
-                    public: false,
-                    private: true,
-                    public_cidrs: &[],
-                    tags: &[],
-                },
-            )
-            .await
-            .unwrap();
+            seed::cluster(&c.eks, seed::ClusterSpec::private(&name, &net))
+                .await
+                .unwrap();
             expected.push((a.to_string(), r.to_string(), name));
         }
     }
@@ -278,24 +220,15 @@ async fn a_member_account_that_denies_assume_role_is_reported_and_the_rest_swept
     assert_eq!(summary["unreachable"].as_array().map(Vec::len), Some(2));
 
     // Fanned out, as the Lambda runs it: the scope messages, then one message per reachable cluster.
-    let sqs = aws_sdk_sqs::Client::new(&common::sdk_config(home).await);
-    let url = sqs
-        .create_queue()
-        .queue_name("sweep-denied")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue = common::sns::Queue::create(&common::sdk_config(home).await, "sweep-denied").await;
     ctx.recheck = Some(RecheckQueue {
-        url: url.clone(),
+        url: queue.url.clone(),
         delay_seconds: 60,
         max_attempts: 5,
     });
     let run = handle(&ctx, &schedule).await.unwrap();
     assert_eq!(run.fanned_out.len(), 6, "{run:?}");
-    let scopes = drain(&sqs, &url).await;
+    let scopes = queue.records().await;
     assert_eq!(scopes.len(), 6);
     let run = handle(&ctx, &json!({"Records": scopes})).await.unwrap();
     assert_denied_reported(&run);
@@ -309,7 +242,7 @@ async fn a_member_account_that_denies_assume_role_is_reported_and_the_rest_swept
         .collect();
     queued.sort();
     assert_eq!(queued, expected);
-    let per_cluster = drain(&sqs, &url).await;
+    let per_cluster = queue.records().await;
     let run = handle(&ctx, &json!({"Records": per_cluster}))
         .await
         .unwrap();

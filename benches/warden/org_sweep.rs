@@ -12,7 +12,6 @@ use crate::common::seed::{self, ClusterSpec};
 use crate::runtime_api::RuntimeApi;
 use crate::{common, fleet, lambda_env, mb, ms, run_lambda, scratch, Error, Report, ACCOUNT};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use eks_warden::collect::Clients;
 use futures::{stream, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -33,26 +32,6 @@ const MEMBER_REGIONS: [&str; 2] = ["eu-west-3", "ap-south-1"];
 /// The function's own region (no other benchmark seeds it).
 const HOME: &str = "ca-central-1";
 
-/// Clients acting in a member account through `sts:AssumeRole` (the emulator keeps accounts apart by
-/// the credentials it issued).
-async fn assumed(region: &str, account: &str) -> Clients {
-    let conf = common::sdk_config(region).await;
-    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account}:role/{MEMBER_ROLE}"
-    ))
-    .session_name("bench-seed")
-    .configure(&conf)
-    .build()
-    .await;
-    let conf = conf
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .build();
-    Clients::new(&conf)
-}
-
 /// One account and region: one VPC and one security group shared by all its clusters, so seeding
 /// stays cheap; each cluster is real (private subnets in two AZs; one in three with a world-open public
 /// endpoint, so findings are published).
@@ -62,7 +41,8 @@ async fn seed_scope(
     first: usize,
     count: usize,
 ) -> Result<Vec<String>, Error> {
-    let clients = assumed(region, account).await;
+    // The emulator keeps accounts apart by the credentials it issued through AssumeRole.
+    let clients = common::context::member_clients(&common::sdk_config(region).await, account).await;
     let net = seed::network(&clients.ec2, region).await?;
     let sg = seed::security_group(&clients.ec2, &net.vpc, "clusters", &[]).await?;
     let (clients, net, sg) = (&clients, &net, &sg);
