@@ -164,14 +164,16 @@ pub async fn scan(
         n.dedup();
         (n, true)
     };
-    // A VPC's route tables and the region's version support, read once for all the clusters.
+    // A VPC's route tables and the region's version support, read once for all the clusters; their
+    // node instances, read together.
     let reads = std::sync::Arc::new(collect::shared::Shared::default());
+    let peers = collect::shared::Peers::new(names.iter().cloned());
     let outcomes: Vec<(String, Result<ClusterReport, CollectError>)> = stream::iter(names)
         .map(|name| {
-            let reads = reads.clone();
+            let (reads, peers) = (reads.clone(), peers.clone());
             async move {
-                let r = collect::shared::within(reads, evaluate_cluster(clients, &name, settings))
-                    .await;
+                let work = evaluate_cluster(clients, &name, settings);
+                let r = collect::shared::within_peers(reads, peers, work).await;
                 (name, r)
             }
         })

@@ -206,3 +206,56 @@ async fn a_fix_reads_afresh_inside_a_run() {
         .unwrap();
     assert!(maps_public(&fresh), "a fix's read must see the change");
 }
+
+/// Three clusters of one scope, collected in one run with their peers named: one DescribeInstances for
+/// the three, each cluster given its own nodes only (not a peer's, not a cluster outside the run's).
+#[tokio::test]
+async fn a_runs_clusters_read_their_nodes_together() {
+    let region = "ap-southeast-7";
+    let (clients, counter) = common::clients(region).await;
+    let net = seed::network(&clients.ec2, region).await.unwrap();
+    let names: Vec<String> = ["nodes-a", "nodes-b", "nodes-c"].map(String::from).into();
+    let mut expected = std::collections::BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        seed::cluster(&clients.eks, ClusterSpec::private(n, &net))
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..i {
+            ids.push(
+                seed::node(&clients.ec2, n, None, &net.private[0], &[])
+                    .await
+                    .unwrap(),
+            );
+        }
+        ids.sort();
+        expected.insert(n.clone(), ids);
+    }
+    seed::node(&clients.ec2, "outsider", None, &net.private[0], &[])
+        .await
+        .unwrap();
+    let before = counter.operations().len();
+    let (run, peers) = (
+        Arc::new(shared::Shared::default()),
+        shared::Peers::new(names.clone()),
+    );
+    let reads = names.iter().map(|n| {
+        let clients: &Clients = &clients;
+        let work = async move { collect_with(clients, n, &Settings::default()).await };
+        shared::within_peers(run.clone(), peers.clone(), work)
+    });
+    for (n, r) in names.iter().zip(futures::future::join_all(reads).await) {
+        let (s, _) = r.unwrap();
+        let mut ids: Vec<String> = s
+            .instances
+            .known()
+            .unwrap()
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, expected[n], "{n}");
+    }
+    let ops = counter.operations()[before..].to_vec();
+    assert_eq!(count(&ops, "DescribeInstances"), 1, "{ops:?}");
+}

@@ -3,7 +3,7 @@
 
 use super::errors::{classify, Failure};
 use super::page::{every_page, gone_is_empty, plain, Round};
-use super::{convert, filter, Clients, CollectError, FAN_OUT};
+use super::{convert, filter, shared, Clients, CollectError, FAN_OUT};
 use crate::model::*;
 use aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTemplateVersionsOutput;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -90,6 +90,7 @@ async fn describe_nodegroups(
 }
 
 /// Node instances carry `kubernetes.io/cluster/<name>` (managed nodegroups, self-managed nodes, Karpenter).
+/// Inside a run with peers, one read serves the cluster and its peers.
 pub(super) async fn instances(
     clients: &Clients,
     cluster: &str,
@@ -99,12 +100,28 @@ pub(super) async fn instances(
     if !plan.needs(Part::Instances) {
         return Ok(super::not_collected(Part::Instances));
     }
+    let together = |names: Vec<String>| instances_of(clients, names, at);
+    if let Some(found) = shared::peer_instances(cluster, together).await {
+        return found;
+    }
+    let alone = instances_of(clients, vec![cluster.to_string()], at).await?;
+    Ok(alone.map(|m| m.get(cluster).cloned().unwrap_or_default()))
+}
+
+const CLUSTER_TAG: &str = "kubernetes.io/cluster/";
+
+/// The live instances of `clusters`, by the cluster whose tag each carries.
+async fn instances_of(
+    clients: &Clients,
+    clusters: Vec<String>,
+    at: Round<'_>,
+) -> Result<Fact<shared::InstancesByCluster>, CollectError> {
     let pages = clients
         .ec2
         .describe_instances()
         .filters(filter(
             "tag-key",
-            [format!("kubernetes.io/cluster/{cluster}")],
+            clusters.iter().map(|c| format!("{CLUSTER_TAG}{c}")),
         ))
         .filters(filter(
             "instance-state-name",
@@ -113,15 +130,28 @@ pub(super) async fn instances(
         .into_paginator()
         .send();
     let keep = |p: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
-                out: &mut Vec<Instance>| {
-        out.extend(
-            p.reservations()
+                out: &mut Vec<(String, Instance)>| {
+        for i in p.reservations().iter().flat_map(|r| r.instances()) {
+            let Some(converted) = convert::instance(i) else {
+                continue;
+            };
+            let owners = i
+                .tags()
                 .iter()
-                .flat_map(|r| r.instances())
-                .filter_map(convert::instance),
-        )
+                .filter_map(|t| t.key()?.strip_prefix(CLUSTER_TAG));
+            for owner in owners.filter(|o| clusters.iter().any(|c| c == o)) {
+                out.push((owner.to_string(), converted.clone()));
+            }
+        }
     };
-    every_page("DescribeInstances", pages, at, keep, plain).await
+    let found = every_page("DescribeInstances", pages, at, keep, plain).await?;
+    Ok(found.map(|pairs| {
+        let mut by_cluster: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
+        for (cluster, i) in pairs {
+            by_cluster.entry(cluster).or_default().push(i);
+        }
+        std::sync::Arc::new(by_cluster)
+    }))
 }
 
 /// A launch template as nodegroups name it: by id when EKS reports one, else by name.

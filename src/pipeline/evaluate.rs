@@ -37,14 +37,28 @@ pub fn evaluate<'a>(
     wanted: &'a BTreeMap<Target, Named>,
     cutoff: Option<Instant>,
 ) -> impl futures::Stream<Item = (Target, Evaluated)> + 'a {
-    // A VPC's route tables and the region's version support, read once for all the run's clusters.
+    // A VPC's route tables and the region's version support, read once for all the run's clusters; the
+    // node instances of a scope's clusters, read together.
     let reads = std::sync::Arc::new(crate::collect::shared::Shared::default());
+    let mut scopes: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    for (account, region, name) in wanted.keys() {
+        scopes
+            .entry((account, region))
+            .or_default()
+            .push(name.clone());
+    }
+    let peers: BTreeMap<_, _> = scopes
+        .into_iter()
+        .map(|(scope, names)| (scope, crate::collect::shared::Peers::new(names)))
+        .collect();
     stream::iter(wanted.iter())
         .map(move |(key, named)| {
             let reads = reads.clone();
+            let peers = peers[&(key.0.as_str(), key.1.as_str())].clone();
             async move {
-                let work = crate::collect::shared::within(
+                let work = crate::collect::shared::within_peers(
                     reads,
+                    peers,
                     evaluate_cluster(&named.scope.clients, &key.2, settings),
                 );
                 let out = match before(cutoff, work).await {
