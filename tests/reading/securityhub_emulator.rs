@@ -2,7 +2,7 @@
 //! a FAILED finding with the report's id; once revoked, that finding is archived as PASSED; re-imports
 //! update, never duplicate.
 
-mod common;
+use crate::common;
 
 use aws_sdk_securityhub::types::{ComplianceStatus, RecordState};
 use common::seed;
@@ -42,7 +42,7 @@ fn security_hub_follows_a_finding_from_new_to_resolved() {
 }
 
 async fn new_to_resolved() {
-    let region = "ap-southeast-2";
+    let region = "ap-southeast-3";
     let (clients, _) = common::clients(region).await;
     let (_, open) = seed::open_ssh_cluster(
         &clients.eks,

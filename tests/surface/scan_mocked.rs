@@ -1,6 +1,6 @@
 //! Error paths at the SDK boundary with aws-smithy-mocks: what the emulator cannot produce on demand.
 
-mod common;
+use crate::common;
 
 use aws_sdk_ec2::operation::{
     describe_instances::DescribeInstancesError, describe_route_tables::DescribeRouteTablesError,

@@ -2,7 +2,7 @@
 //! protection, and their fixes, through the real SDK over HTTP against the emulator's EKS extension
 //! (scripts/moto_eks_ext.py). AccessDenied and odd answers stay in catalog_mocked.rs.
 
-mod common;
+use crate::common;
 
 use aws_sdk_eks::types::{AuthenticationMode, VersionStatus};
 use common::context::fix_policy;

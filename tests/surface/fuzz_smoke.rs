@@ -1,7 +1,7 @@
 //! A few seconds of the payload fuzzer (`make fuzz` runs it for longer, in release): every fixture of
 //! events/ and a fixed-seed stream of mutations of them through parse_payload and the router, no panic.
 
-#[path = "../examples/fuzz/engine.rs"]
+#[path = "../../examples/fuzz/engine.rs"]
 mod engine;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The finding lifecycle end to end against the emulator (DynamoDB state table, SNS → SQS subscriber),
 //! through `handle`: a message on change only, exactly once, with the audit of the fixes.
 
-mod common;
+use crate::common;
 
 use common::seed::{self, Ingress};
 use common::sns::{Received, Subscriber};

@@ -1,7 +1,7 @@
 //! Fault injection between the SDK and the emulator: transient faults change no finding; persistent ones
 //! fail exactly the affected work, with a clear message, and never turn into a verdict on unread data.
 
-mod common;
+use crate::common;
 
 use common::seeded::Seeded;
 
@@ -33,7 +33,7 @@ async fn seed_two(region: &str) -> seed::Demo {
 
 #[tokio::test]
 async fn transient_faults_change_no_finding() {
-    let region = "ap-northeast-2";
+    let region = "ap-southeast-1";
     seed_two(region).await;
     let (clean, _) = common::clients(region).await;
     let settings = Settings::default();
@@ -127,7 +127,7 @@ async fn persistent_faults_fail_only_the_affected_records() {
 
 #[tokio::test]
 async fn persistent_throttling_of_one_read_is_never_judged() {
-    let region = "ca-west-1";
+    let region = "ap-southeast-2";
     let (clients, _) = common::clients(region).await;
     seed::open_ssh_cluster(&clients.eks, &clients.ec2, region, "t", Default::default())
         .await

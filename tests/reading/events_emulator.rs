@@ -1,7 +1,7 @@
 //! Every fixture in events/ through the Lambda's code path against the emulator, with the resources it
 //! names seeded, asserting which clusters were evaluated or why the event was ignored.
 
-mod common;
+use crate::common;
 
 use common::seeded::Seeded;
 

@@ -1,6 +1,6 @@
 //! Failure isolation in a batch: a cluster whose evaluation fails fails only the records that named it.
 
-mod common;
+use crate::common;
 
 use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
 use aws_sdk_eks::types::ClusterStatus;

@@ -4,7 +4,7 @@
 //! DescribeCluster omits `accessConfig` and `deletionProtection`: the rules that need those are UNKNOWN
 //! here and are proven with aws-smithy-mocks in `catalog_mocked.rs`.
 
-mod common;
+use crate::common;
 
 use common::seeded::Seeded;
 
@@ -25,7 +25,7 @@ fn budget(nodegroups: u32, admins: u32) -> u32 {
 
 #[tokio::test]
 async fn each_rule_fires_exactly_where_seeded() {
-    let region = "eu-west-1";
+    let region = "eu-west-2";
     let (clients, counter, demo) = common::seeded::demo(region).await;
     let settings = Settings::default();
 
@@ -226,7 +226,7 @@ async fn main_route_table_decides_for_unassociated_subnets() {
 
 #[tokio::test]
 async fn ipv6_world_rule_and_call_budget_with_three_nodegroups() {
-    let region = "ap-southeast-2";
+    let region = "ap-east-2";
     let s = Seeded::new(region).await;
     let (clients, net, counter) = (s.clients.clone(), s.net.clone(), s.counter.clone());
     let v6 = s
@@ -411,7 +411,7 @@ async fn launch_template_version_in_use_decides_imds() {
 /// reads (add-ons, access entries, versions, launch templates) are made only for the rules that need them.
 #[tokio::test]
 async fn seed_rules_alone_stay_within_six_plus_two_n() {
-    let region = "ap-southeast-1";
+    let region = "af-south-1";
     let (clients, counter, demo) = common::seeded::demo(region).await;
     let bastion = demo.bastion_sg.clone();
     for ng in ["b", "c"] {

@@ -2,7 +2,7 @@
 //! when they are denied, not offered, or skipped, with aws-smithy-mocks. Their verdicts and fixes over
 //! HTTP are in catalog_emulator.rs, against the emulator's EKS extension.
 
-mod common;
+use crate::common;
 
 use aws_sdk_ec2::operation::{
     describe_instances::DescribeInstancesOutput,

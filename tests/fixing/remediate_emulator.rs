@@ -1,7 +1,7 @@
 //! Remediation against the emulator: each fix applied and verified, dry-run proven to write nothing, and
 //! each guardrail shown stopping its action.
 
-mod common;
+use crate::common;
 
 use common::seeded::Seeded;
 

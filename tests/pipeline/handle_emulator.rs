@@ -1,7 +1,7 @@
 //! The main job end to end against the emulator: a CloudTrail event through `eks-warden handle`, the
 //! findings, and the SNS message exactly as an SQS subscriber of the topic receives it.
 
-mod common;
+use crate::common;
 
 use common::seeded::Seeded;
 

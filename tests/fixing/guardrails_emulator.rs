@@ -2,7 +2,7 @@
 //! a positive control in which the same fix still acts where it is safe, each asserting the `skipped`
 //! remediation and the reason it gives.
 
-mod common;
+use crate::common;
 
 use common::seeded::Seeded;
 

@@ -1,7 +1,7 @@
 //! The collector against the emulator over HTTP: how many dependent rounds one cluster costs, that the
 //! reads follow what the enabled rules declare, and that the clusters of one run share their VPC's reads.
 
-mod common;
+use crate::common;
 
 use common::seed::{self, ClusterSpec, Ssh};
 use eks_warden::collect::{collect_fresh, collect_with, shared, Clients};

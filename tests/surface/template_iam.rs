@@ -2,7 +2,7 @@
 //! target it; the function's role may make every AWS call the code makes; write permissions follow the
 //! opted-in rules; the member role grants what the central role grants.
 
-mod common;
+use crate::common;
 
 use common::template::*;
 use serde_yaml::Value as Yaml;

@@ -6,7 +6,7 @@
 //! The emulator assumes any role it is asked for, so a loopback proxy in front of it answers AssumeRole
 //! for the one denied role with STS's own 403 `AccessDenied` document; everything else is forwarded.
 
-mod common;
+use crate::common;
 
 use common::seed;
 use eks_warden::collect::Clients;
@@ -22,7 +22,7 @@ const ACCOUNT: &str = "123456789012";
 const ROLE: &str = "eks-warden-member";
 const REACHABLE: [&str; 2] = ["111111111111", "222222222222"];
 const DENIED: &str = "444444444444";
-const REGIONS: [&str; 2] = ["us-west-1", "ap-northeast-2"];
+const REGIONS: [&str; 2] = ["ap-south-2", "ap-east-2"];
 
 /// Forwards to the emulator, except STS AssumeRole of `denied`'s member role, answered 403 AccessDenied.
 struct DenyingProxy {
@@ -188,7 +188,7 @@ async fn a_member_account_that_denies_assume_role_is_reported_and_the_rest_swept
     }
     expected.sort();
 
-    let home = "eu-central-1";
+    let home = "ap-northeast-1";
     let proxy = DenyingProxy::start(&common::emulator().endpoint, DENIED).await;
     let conf = common::sdk_config(home)
         .await

@@ -1,7 +1,7 @@
 //! Reviewed exceptions and CI use against the emulator: the central exemption list (SSM parameter for the
 //! Lambda path, a file for the CLI), the function's own echo, and `scan --baseline` through the binary.
 
-mod common;
+use crate::common;
 
 use common::context::{context, context_over};
 use common::seed::{self, Ingress};
@@ -36,7 +36,7 @@ fn list(entries: Value) -> String {
 /// says so; the Lambda path reads the list from SSM over HTTP (GetParameter on the emulator).
 #[tokio::test]
 async fn the_lambda_path_reads_the_list_from_ssm_and_expired_entries_fail_again() {
-    let region = "ap-south-1";
+    let region = "ap-east-1";
     let sg = seed_web(region).await;
     let conf = common::sdk_config(region).await;
     let ssm = aws_sdk_ssm::Client::new(&conf);
@@ -291,7 +291,7 @@ async fn the_functions_own_fix_is_ignored_and_a_persons_is_not() {
 /// at or above `--fail-on`, and the table's marks.
 #[tokio::test]
 async fn baseline_marks_new_and_unchanged_and_lists_resolved() {
-    let region = "eu-south-1";
+    let region = "ap-east-2";
     let sg = seed_web(region).await;
     let o = common::run_cli(region, &["scan", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));

@@ -1,6 +1,6 @@
 //! The `eks-warden` binary as a user runs it: exit codes, one-line errors, the JSON report's shape.
 
-mod common;
+use crate::common;
 
 use common::{assert_exit, one_line as stderr_line, seed};
 use serde_json::Value;

@@ -7,12 +7,12 @@
 //!   patterns on an emulated event bus (moto's PutEvents matches rule patterns and delivers to an SQS
 //!   target); exactly the routed, successful ones arrive.
 //!
-//! The permissions' side is `tests/template_iam.rs`.
+//! The permissions' side is `tests/surface/template_iam.rs`.
 //!
 //! The templates use CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!If`, …), which `serde_yaml`
 //! keeps as tagged values.
 
-mod common;
+use crate::common;
 
 use common::template::*;
 
@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-/// No other test binary uses this region.
+/// No other module of this test binary uses this region (`layout.rs`).
 const REGION: &str = "ap-northeast-1";
 
 fn strings(v: &Value) -> Vec<String> {

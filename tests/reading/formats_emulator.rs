@@ -2,7 +2,7 @@
 //! format's own tooling: ASFF imported into the emulator's Security Hub through boto3 (which validates every
 //! finding against the API model first), OCSF through py-ocsf-models, SARIF against the SARIF 2.1.0 schema.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! What the emulator serves: its EKS extension answers in botocore's shapes, it gives every rule a
 //! verdict, and without the extension (plain moto 5.2.5) the verdicts it cannot back stay UNKNOWN.
 
-mod common;
+use crate::common;
 
 use common::seed::{self, ClusterExtras, ClusterSpec};
 use serde_json::Value;
@@ -54,7 +54,7 @@ fn verdicts(out: &std::process::Output) -> BTreeMap<String, Vec<(String, String)
 /// UNKNOWN (it fails if the extension stops serving one of the reads a rule needs).
 #[tokio::test]
 async fn every_rule_gets_a_verdict_in_the_emulated_account() {
-    let region = "eu-north-1";
+    let region = "ap-southeast-5";
     common::seeded::demo(region).await;
     let out = common::run_cli(region, &["scan", "--format", "json"]);
     let by_rule = verdicts(&out);
@@ -92,7 +92,7 @@ async fn every_rule_gets_a_verdict_in_the_emulated_account() {
 /// the five rules they back are UNKNOWN with the reason, the others still judge.
 #[tokio::test]
 async fn plain_moto_leaves_what_it_lacks_unknown() {
-    let region = "eu-south-1";
+    let region = "ap-southeast-6";
     let emu = common::plain_emulator();
     let (c, _) = common::clients_for(emu, region).await;
     let net = seed::network(&c.ec2, region).await.unwrap();
