@@ -145,7 +145,7 @@ impl FaultProxy {
 }
 
 /// Reads one HTTP/1.1 request (headers and a Content-Length body). `None` at end of stream.
-async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+pub async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let header_end = loop {

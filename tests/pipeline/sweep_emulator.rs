@@ -62,43 +62,13 @@ impl DenyingProxy {
     }
 }
 
-/// One request (headers and its Content-Length body) per connection; `None` when the client went away.
-async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < end + length {
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(Some(buf))
-}
-
 async fn serve(
     mut conn: TcpStream,
     upstream: &str,
     arn: &str,
     denied: &AtomicU32,
 ) -> std::io::Result<()> {
-    let Some(req) = read_request(&mut conn).await? else {
+    let Some(req) = common::proxy::read_request(&mut conn).await? else {
         return Ok(());
     };
     let text = String::from_utf8_lossy(&req).to_string();
