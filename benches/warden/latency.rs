@@ -37,41 +37,6 @@ impl Intercept for Sent {
     }
 }
 
-/// Gives DescribeCluster's answer the `resourcesVpcConfig.vpcId` that AWS returns and the emulator
-/// leaves out, so the collector can be timed on AWS's shape too (it then reads the VPC's route tables
-/// alongside the subnets instead of after them).
-#[derive(Debug, Clone)]
-pub(crate) struct AwsShape {
-    vpc: String,
-}
-
-impl Intercept for AwsShape {
-    fn name(&self) -> &'static str {
-        "AwsShape"
-    }
-    fn modify_before_attempt_completion(
-        &self,
-        ctx: &mut aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(Ok(out)) = ctx.output_or_error_mut() {
-            if let Some(o) = out
-                .downcast_mut::<aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput>()
-            {
-                if let Some(v) = o
-                    .cluster
-                    .as_mut()
-                    .and_then(|c| c.resources_vpc_config.as_mut())
-                {
-                    v.vpc_id.get_or_insert_with(|| self.vpc.clone());
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 pub(crate) fn recorded_clients(conf: &aws_config::SdkConfig, sent: &Sent) -> Clients {
     Clients {
         eks: aws_sdk_eks::Client::from_conf(
@@ -134,26 +99,28 @@ pub(crate) async fn latency(
     let slow = recorded_clients(&slow_conf, &sent);
     let direct_sent = Sent::default();
     let direct = recorded_clients(&common::sdk_config(region).await, &direct_sent);
-    let shaped_sent = Sent::default();
-    let mut shaped = recorded_clients(&slow_conf, &shaped_sent);
-    shaped.eks = aws_sdk_eks::Client::from_conf(
-        aws_sdk_eks::config::Builder::from(&slow_conf)
-            .interceptor(shaped_sent.clone())
-            .interceptor(AwsShape {
-                vpc: seeded.network.vpc.clone(),
-            })
-            .build(),
-    );
+    // The same calls answered from a recording of the emulator's answers, in parallel and after the
+    // same 50 ms: the shape of AWS's service (latency, no queue), without the emulator's own time.
+    let replay = FaultProxy::start(&common::emulator().endpoint).await;
+    replay.set(vec![Plan::new(Fault::Delay(ADDED_LATENCY))]);
+    replay.record_and_replay();
+    let replay_conf = slow_conf
+        .to_builder()
+        .endpoint_url(&replay.endpoint)
+        .build();
+    let replay_sent = Sent::default();
+    let replayed = recorded_clients(&replay_conf, &replay_sent);
 
     // One warm-up each (connection pools, the emulator's first answers), not counted.
     collect_with(&slow, &seeded.cluster, &settings).await?;
     collect_with(&direct, &seeded.cluster, &settings).await?;
-    collect_with(&shaped, &seeded.cluster, &settings).await?;
+    collect_with(&replayed, &seeded.cluster, &settings).await?;
     sent.take();
-    shaped_sent.take();
-    let (mut slow_times, mut direct_times, mut shaped_times) = (vec![], vec![], vec![]);
+    replay_sent.take();
+    let forwarded_before = replay.forwarded.load(std::sync::atomic::Ordering::SeqCst);
+    let (mut slow_times, mut direct_times, mut replay_times) = (vec![], vec![], vec![]);
     let mut last = None;
-    let mut shaped_last = None;
+    let mut replay_last = None;
     for _ in 0..runs {
         let t = Instant::now();
         let (snapshot, stats) = collect_with(&slow, &seeded.cluster, &settings).await?;
@@ -166,13 +133,14 @@ pub(crate) async fn latency(
         eks_warden::rules::evaluate(&snapshot, &settings);
         direct_times.push(t.elapsed());
         let t = Instant::now();
-        let (snapshot, stats) = collect_with(&shaped, &seeded.cluster, &settings).await?;
+        let (snapshot, stats) = collect_with(&replayed, &seeded.cluster, &settings).await?;
         eks_warden::rules::evaluate(&snapshot, &settings);
-        shaped_times.push(t.elapsed());
-        shaped_last = Some((stats, waves(&shaped_sent.take(), ADDED_LATENCY / 2)));
+        replay_times.push(t.elapsed());
+        replay_last = Some((stats, waves(&replay_sent.take(), ADDED_LATENCY / 2)));
     }
-    let (shaped_stats, shaped_waves) = shaped_last.ok_or("no run")?;
-    let shaped_s = Spread::of(&shaped_times);
+    let missed = replay.forwarded.load(std::sync::atomic::Ordering::SeqCst) - forwarded_before;
+    let (replay_stats, replay_waves) = replay_last.ok_or("no run")?;
+    let replay_s = Spread::of(&replay_times);
     let (snapshot, stats, observed, results) = last.ok_or("no run")?;
     let slow_s = Spread::of(&slow_times);
     let direct_s = Spread::of(&direct_times);
@@ -180,8 +148,8 @@ pub(crate) async fn latency(
     let ratio = slow_s.median.as_secs_f64() / floor.as_secs_f64();
     // The emulator's own service time is in every round too; without it, what the collector adds.
     let net = slow_s.median.saturating_sub(direct_s.median).as_secs_f64() / floor.as_secs_f64();
-    let shaped_floor = ADDED_LATENCY * shaped_stats.rounds;
-    let shaped_ratio = shaped_s.median.as_secs_f64() / shaped_floor.as_secs_f64();
+    let replay_floor = ADDED_LATENCY * replay_stats.rounds;
+    let replay_ratio = replay_s.median.as_secs_f64() / replay_floor.as_secs_f64();
     report.row(
         "latency",
         "evaluate 1 cluster (3 nodegroups), +50 ms per call (median)",
@@ -220,27 +188,22 @@ pub(crate) async fn latency(
     );
     report.row(
         "latency",
-        "AWS's DescribeCluster shape (with vpcId): rounds / waves",
-        format!("{} / {}", shaped_stats.rounds, shaped_waves.len()),
+        "answers replayed in parallel, +50 ms per call: rounds / waves",
+        format!("{} / {}", replay_stats.rounds, replay_waves.len()),
         "≤ 3",
-        Some(shaped_stats.rounds <= 3),
+        Some(replay_stats.rounds <= 3),
     );
-    let shaped_net = shaped_s
-        .median
-        .saturating_sub(direct_s.median)
-        .as_secs_f64()
-        / shaped_floor.as_secs_f64();
     report.row(
         "latency",
-        "AWS's DescribeCluster shape: latency, ratio to its floor",
-        format!("{}, {shaped_ratio:.2}", ms(shaped_s.median)),
+        "answers replayed in parallel: latency, ratio to its floor",
+        format!("{}, {replay_ratio:.2}", ms(replay_s.median)),
         "≤ 1.3",
-        Some(shaped_ratio <= 1.3),
+        Some(replay_ratio <= 1.3),
     );
     report.row(
         "latency",
-        "AWS's DescribeCluster shape: ratio net of the emulator's own time",
-        format!("{shaped_net:.2}"),
+        "answers replayed in parallel: calls not in the recording (sent on to the emulator)",
+        missed.to_string(),
         "",
         None,
     );
@@ -267,18 +230,20 @@ pub(crate) async fn latency(
          {runs} runs after one warm-up.\n\n\
          * with +50 ms per call: {}\n* without added latency: {}\n* floor = rounds × 50 ms = {}; ratio of the median to the floor: {ratio:.2}; \
          net of the emulator's own time (the no-latency median subtracted): {net:.2}\n\
-         * with +50 ms per call and DescribeCluster answering `vpcId` as AWS does (the emulator leaves it out; an \
-         interceptor adds it): {}, {} rounds ({} waves), {} calls, ratio {shaped_ratio:.2}\n\n\
+         * with +50 ms per call, each answer replayed from a recording of the emulator's answers (the proxy's \
+         `record_and_replay`: served in parallel after the 50 ms, as AWS serves, so the emulator's own service time \
+         drops out): {}, {} rounds ({} waves), {} calls, ratio {replay_ratio:.2}; {missed} calls were not in the \
+         recording\n\n\
          The calls of the last run, grouped into waves as they left the SDK (a request more than 25 ms after the first \
          of its wave starts the next one):\n\n| wave | calls |\n|---|---|\n{waves_md}\n",
         ADDED_LATENCY.as_millis(),
         slow_s.line(),
         direct_s.line(),
         ms(floor),
-        shaped_s.line(),
-        shaped_stats.rounds,
-        shaped_waves.len(),
-        shaped_stats.calls,
+        replay_s.line(),
+        replay_stats.rounds,
+        replay_waves.len(),
+        replay_stats.calls,
     );
     Ok(snapshot)
 }

@@ -3,6 +3,7 @@
 //! test holds it, and each fault applies to a counted number of requests or to matching ones.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,12 +74,18 @@ impl Plan {
     }
 }
 
+/// Answers recorded from the upstream, by request (its request line and body), once recording is on.
+type Recorded = Arc<Mutex<Option<HashMap<Vec<u8>, Vec<u8>>>>>;
+
 pub struct FaultProxy {
     pub endpoint: String,
     plans: Arc<Mutex<Vec<Plan>>>,
     counters: Arc<Mutex<Vec<u32>>>,
+    recorded: Recorded,
     pub injected: Arc<AtomicU32>,
     pub forwarded: Arc<AtomicU32>,
+    /// Requests answered from the recording, without the upstream.
+    pub replayed: Arc<AtomicU32>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -97,27 +104,29 @@ impl FaultProxy {
         let plans: Arc<Mutex<Vec<Plan>>> = Arc::default();
         let injected = Arc::new(AtomicU32::new(0));
         let forwarded = Arc::new(AtomicU32::new(0));
+        let replayed = Arc::new(AtomicU32::new(0));
         let counters: Arc<Mutex<Vec<u32>>> = Arc::default();
-        let (p, i, f, cs) = (
-            plans.clone(),
-            injected.clone(),
-            forwarded.clone(),
-            counters.clone(),
-        );
+        let recorded: Recorded = Arc::default();
+        let tally = Tally {
+            injected: injected.clone(),
+            forwarded: forwarded.clone(),
+            replayed: replayed.clone(),
+        };
+        let (p, cs, rec) = (plans.clone(), counters.clone(), recorded.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                let (p, i, f, c, up) = (
+                let (p, c, r, t, up) = (
                     p.clone(),
-                    i.clone(),
-                    f.clone(),
                     cs.clone(),
+                    rec.clone(),
+                    tally.clone(),
                     upstream.clone(),
                 );
                 tokio::spawn(async move {
-                    let _ = serve(conn, &up, &p, &c, &i, &f).await;
+                    let _ = serve(conn, &up, (&p, &c), &r, &t).await;
                 });
             }
         });
@@ -125,9 +134,20 @@ impl FaultProxy {
             endpoint,
             plans,
             counters,
+            recorded,
             injected,
             forwarded,
+            replayed,
             task,
+        }
+    }
+
+    /// From now on, records each answer of the upstream and answers a request seen before from the
+    /// recording (after any fault's delay), as a service that answers in parallel would: the upstream's
+    /// own service time no longer counts.
+    pub fn record_and_replay(&self) {
+        if let Ok(mut r) = self.recorded.lock() {
+            r.get_or_insert_with(HashMap::new);
         }
     }
 
@@ -213,14 +233,47 @@ fn fault_response(fault: Fault, proto: Protocol) -> Option<String> {
     ))
 }
 
+#[derive(Clone)]
+struct Tally {
+    injected: Arc<AtomicU32>,
+    forwarded: Arc<AtomicU32>,
+    replayed: Arc<AtomicU32>,
+}
+
+/// What identifies a request for the recording: its request line and its body.
+fn request_key(req: &[u8]) -> Vec<u8> {
+    let line = req
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(req.len());
+    let body = req
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(req.len(), |p| p + 4);
+    [&req[..line], &req[body..]].concat()
+}
+
+fn recorded_answer(recorded: &Recorded, req: &[u8]) -> Option<Vec<u8>> {
+    let r = recorded.lock().ok()?;
+    r.as_ref()?.get(&request_key(req)).cloned()
+}
+
+fn record(recorded: &Recorded, req: &[u8], resp: &[u8]) {
+    if let Ok(mut r) = recorded.lock() {
+        if let Some(map) = r.as_mut() {
+            map.insert(request_key(req), resp.to_vec());
+        }
+    }
+}
+
 async fn serve(
     mut conn: TcpStream,
     upstream: &str,
-    plans: &Mutex<Vec<Plan>>,
-    counters: &Mutex<Vec<u32>>,
-    injected: &AtomicU32,
-    forwarded: &AtomicU32,
+    (plans, counters): (&Mutex<Vec<Plan>>, &Mutex<Vec<u32>>),
+    recorded: &Recorded,
+    tally: &Tally,
 ) -> std::io::Result<()> {
+    let (injected, forwarded) = (&tally.injected, &tally.forwarded);
     // One request per connection: every answer closes it, so the client frames each exchange afresh.
     if let Some(req) = read_request(&mut conn).await? {
         let proto = protocol_of(&req);
@@ -269,6 +322,10 @@ async fn serve(
             }
             None => {}
         }
+        if let Some(resp) = recorded_answer(recorded, &req) {
+            tally.replayed.fetch_add(1, Ordering::SeqCst);
+            return conn.write_all(&resp).await;
+        }
         forwarded.fetch_add(1, Ordering::SeqCst);
         // One upstream connection per request, closed by the upstream after its answer.
         let mut up = TcpStream::connect(upstream).await?;
@@ -289,6 +346,7 @@ async fn serve(
                 resp.splice(pos..pos, b"\r\nconnection: close".iter().copied());
             }
         }
+        record(recorded, &req, &resp);
         conn.write_all(&resp).await?;
         return Ok(());
     }

@@ -6,7 +6,7 @@ use crate::common;
 use common::seeded::Seeded;
 
 use common::proxy::{Fault, FaultProxy, Plan, Protocol};
-use common::seed;
+use common::seed::{self, ClusterSpec};
 use eks_warden::collect::{Clients, CollectError};
 use eks_warden::handler::handle;
 use eks_warden::rules::Status;
@@ -14,6 +14,7 @@ use eks_warden::scan::evaluate_cluster;
 use eks_warden::settings::Settings;
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 async fn via(proxy: &FaultProxy, region: &str) -> (Clients, aws_config::SdkConfig) {
@@ -146,4 +147,30 @@ async fn persistent_throttling_of_one_read_is_never_judged() {
     }
     // The SDK retried before giving up: more than one throttled attempt.
     assert!(proxy.injected.load(std::sync::atomic::Ordering::SeqCst) > 1);
+}
+
+/// The latency benchmark's replaying proxy: once recording is on, a request seen before is answered
+/// from the recording (the same answer) without reaching the emulator; a new one is sent on.
+#[tokio::test]
+async fn a_replaying_proxy_answers_what_it_has_seen_without_the_emulator() {
+    let region = "il-central-1";
+    let s = Seeded::new(region).await;
+    s.cluster(ClusterSpec::private("replayed", &s.net)).await;
+    let proxy = FaultProxy::start(&common::emulator().endpoint).await;
+    proxy.record_and_replay();
+    let (clients, _) = via(&proxy, region).await;
+    let describe = || async {
+        let out = clients.eks.describe_cluster().name("replayed").send().await;
+        out.unwrap().cluster.unwrap()
+    };
+    let (first, again) = (describe().await, describe().await);
+    assert_eq!(first, again);
+    assert_eq!(proxy.forwarded.load(Ordering::SeqCst), 1);
+    assert_eq!(proxy.replayed.load(Ordering::SeqCst), 1);
+    clients.ec2.describe_vpcs().send().await.unwrap();
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst),
+        2,
+        "a new request is sent on"
+    );
 }
