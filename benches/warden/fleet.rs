@@ -2,7 +2,6 @@
 //! with three nodegroups, a three-cluster account for the storm, fleets of 50 and 200 clusters.
 
 use crate::common::seed::{self, ClusterSpec, Ingress, Ssh};
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use eks_warden::collect::Clients;
 use futures::{stream, StreamExt, TryStreamExt};
 
@@ -171,39 +170,27 @@ pub async fn fleet(clients: &Clients, region: &str, n: usize) -> Result<Vec<Stri
         .await
 }
 
-/// A launch template tagged for a cluster (CreateLaunchTemplateVersion events resolve through it).
-pub async fn tagged_template(
+/// The storm's account: three clusters (`storm-a`, `-b`, `-c`) with three nodegroups each and a launch
+/// template tagged for each (CreateLaunchTemplateVersion records resolve through it).
+pub async fn storm_clusters(
     clients: &Clients,
-    name: &str,
-    cluster: &str,
-) -> Result<String, Error> {
-    let out = clients
-        .ec2
-        .create_launch_template()
-        .launch_template_name(name)
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .build(),
-        )
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::LaunchTemplate)
-                .tags(
-                    Tag::builder()
-                        .key("eks:cluster-name")
-                        .value(cluster)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await?;
-    Ok(out
-        .launch_template()
-        .and_then(|t| t.launch_template_id())
-        .ok_or("no launch template id")?
-        .to_string())
+    region: &str,
+) -> Result<Vec<super::storm::StormCluster>, Error> {
+    let mut clusters = Vec::new();
+    for name in ["storm-a", "storm-b", "storm-c"] {
+        let s = three_nodegroups(clients, region, name).await?;
+        let template =
+            seed::cluster_launch_template(&clients.ec2, &format!("{name}-lt"), name).await?;
+        clusters.push(super::storm::StormCluster {
+            name: name.into(),
+            node_sg: s.node_sg.clone(),
+            instance: s.instances[0].clone(),
+            subnet: s.network.private[0].clone(),
+            route_table: s.network.private_table.clone(),
+            template,
+        });
+    }
+    Ok(clusters)
 }
 
 pub async fn topic(conf: &aws_config::SdkConfig, name: &str) -> Result<String, Error> {

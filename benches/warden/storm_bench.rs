@@ -11,19 +11,7 @@ pub(crate) async fn storm_bench(
     println!("storm: one SQS batch of {records} records over 3 clusters");
     let region = "eu-west-2";
     let (clients, _) = common::clients(region).await;
-    let mut clusters = Vec::new();
-    for name in ["storm-a", "storm-b", "storm-c"] {
-        let s = fleet::three_nodegroups(&clients, region, name).await?;
-        let template = fleet::tagged_template(&clients, &format!("{name}-lt"), name).await?;
-        clusters.push(storm::StormCluster {
-            name: name.into(),
-            node_sg: s.node_sg.clone(),
-            instance: s.instances[0].clone(),
-            subnet: s.network.private[0].clone(),
-            route_table: s.network.private_table.clone(),
-            template,
-        });
-    }
+    let clusters = fleet::storm_clusters(&clients, region).await?;
     let conf = common::sdk_config(region).await;
     let topic = fleet::topic(&conf, "eks-warden-findings").await?;
     let batch = storm::batch(region, records, &clusters);

@@ -129,6 +129,7 @@ async fn instances_of(
         ))
         .into_paginator()
         .send();
+    let wanted: BTreeSet<&str> = clusters.iter().map(String::as_str).collect();
     let keep = |p: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
                 out: &mut Vec<(String, Instance)>| {
         for i in p.reservations().iter().flat_map(|r| r.instances()) {
@@ -139,7 +140,7 @@ async fn instances_of(
                 .tags()
                 .iter()
                 .filter_map(|t| t.key()?.strip_prefix(CLUSTER_TAG));
-            for owner in owners.filter(|o| clusters.iter().any(|c| c == o)) {
+            for owner in owners.filter(|o| wanted.contains(o)) {
                 out.push((owner.to_string(), converted.clone()));
             }
         }

@@ -88,7 +88,6 @@ impl Peers {
     }
 }
 
-#[derive(Clone)]
 struct Run {
     shared: Arc<Shared>,
     peers: Option<Arc<Peers>>,
@@ -198,8 +197,9 @@ where
         .ok()?;
     let chunk = at / PEER_CHUNK;
     let end = peers.names.len().min((chunk + 1) * PEER_CHUNK);
-    let names = peers.names[chunk * PEER_CHUNK..end].to_vec();
-    let all = peers.chunks.get_or_read(chunk, read(names)).await;
+    // Lazy: only the cluster that reads its chunk copies the chunk's names.
+    let read_chunk = async { read(peers.names[chunk * PEER_CHUNK..end].to_vec()).await };
+    let all = peers.chunks.get_or_read(chunk, read_chunk).await;
     Some(all.map(|f| f.map(|m| m.get(cluster).cloned().unwrap_or_default())))
 }
 

@@ -1,4 +1,4 @@
-//! Reading a cluster's verdicts in assertions.
+//! Reading a cluster's verdicts, and which clusters a run reached, in assertions.
 
 use eks_warden::rules::{RuleResult, Status};
 use eks_warden::scan::ClusterReport;
@@ -31,4 +31,15 @@ pub fn statuses(r: &ClusterReport, rule: &str) -> Vec<(String, Status)> {
         .filter(|x| x.rule_id == rule)
         .map(|x| (x.resource_id.clone(), x.status))
         .collect()
+}
+
+/// The (account, region, cluster) a run evaluated, sorted.
+pub fn reached(run: &eks_warden::handler::RunSummary) -> Vec<(String, String, String)> {
+    let mut got: Vec<_> = run
+        .targets
+        .iter()
+        .map(|t| (t.account.clone(), t.region.clone(), t.cluster.clone()))
+        .collect();
+    got.sort();
+    got
 }

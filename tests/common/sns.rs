@@ -13,6 +13,15 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// This queue as the function's re-check queue (60 s delay, 5 attempts).
+    pub fn as_recheck(&self) -> eks_warden::handler::RecheckQueue {
+        eks_warden::handler::RecheckQueue {
+            url: self.url.clone(),
+            delay_seconds: 60,
+            max_attempts: 5,
+        }
+    }
+
     pub async fn create(conf: &aws_config::SdkConfig, name: &str) -> Queue {
         let sqs = aws_sdk_sqs::Client::new(conf);
         let url = sqs

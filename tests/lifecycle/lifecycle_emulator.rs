@@ -76,6 +76,13 @@ impl World {
         ctx
     }
 
+    /// The one message the subscriber queue holds now (fails on none or more).
+    async fn one(&self) -> Received {
+        let mut got = self.received().await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        got.remove(0)
+    }
+
     /// Every message the subscriber queue holds now.
     async fn received(&self) -> Vec<Received> {
         self.subscriber
@@ -125,13 +132,12 @@ async fn change_messages_only_when_a_verdict_changes() {
     let ops = w.dynamo_calls.operations()[before..].to_vec();
     assert_eq!(first.published.len(), 1);
     assert_eq!(first.published[0].notification, "change");
-    let got = w.received().await;
-    assert_eq!(got.len(), 1);
+    let got = w.one().await;
     let Received {
         subject,
         body,
         attributes: attrs,
-    } = &got[0];
+    } = &got;
     assert_eq!(body["notification"], "change");
     assert_eq!(attrs["notification"]["Value"], "change");
     let fails = first.clusters[0].failures().count();
@@ -192,13 +198,12 @@ async fn change_messages_only_when_a_verdict_changes() {
         &ec2_event(region, "RevokeSecurityGroupIngress", &w.sg),
     )
     .await;
-    let got = w.received().await;
-    assert_eq!(got.len(), 1);
+    let got = w.one().await;
     let Received {
         subject,
         body,
         attributes: attrs,
-    } = &got[0];
+    } = &got;
     assert_eq!(ids(&body["changes"]["resolved"]), ["sg-open-ingress"]);
     assert_eq!(body["changes"]["new"], json!([]));
     assert!(
@@ -223,9 +228,8 @@ async fn change_messages_only_when_a_verdict_changes() {
         &ec2_event(region, "AuthorizeSecurityGroupIngress", &w.sg),
     )
     .await;
-    let got = w.received().await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(ids(&got[0].body["changes"]["new"]), ["sg-open-ingress"]);
+    let got = w.one().await;
+    assert_eq!(ids(&got.body["changes"]["new"]), ["sg-open-ingress"]);
 
     // Exempted by tagging the group.
     seed::tag(
@@ -237,13 +241,9 @@ async fn change_messages_only_when_a_verdict_changes() {
     .await
     .unwrap();
     run(&ctx, &direct()).await;
-    let got = w.received().await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        ids(&got[0].body["changes"]["exempted"]),
-        ["sg-open-ingress"]
-    );
-    assert!(got[0].subject.contains("1 exempted"), "{}", got[0].subject);
+    let got = w.one().await;
+    assert_eq!(ids(&got.body["changes"]["exempted"]), ["sg-open-ingress"]);
+    assert!(got.subject.contains("1 exempted"), "{}", got.subject);
 
     // `state show` prints what the table holds.
     let out = common::run_cli(
@@ -326,9 +326,8 @@ async fn a_failed_publish_is_retried_once_with_the_fix_audit() {
     let second = handle(&ctx, &records).await.unwrap();
     assert!(second.failures.is_empty(), "{:?}", second.failures);
     assert!(second.batch_item_failures.is_empty());
-    let got = w.received().await;
-    assert_eq!(got.len(), 1, "{got:?}");
-    let body = &got[0].body;
+    let got = w.one().await;
+    let body = &got.body;
     let audit = body["audit"].as_array().unwrap();
     assert_eq!(audit.len(), 1, "{body:#}");
     assert_eq!(audit[0]["rule_id"], "sg-open-ingress");
@@ -367,13 +366,12 @@ async fn a_deleted_cluster_resolves_everything_and_its_state_goes() {
             "requestParameters": {"name": "prod"}}});
     let gone = run(&ctx, &event).await;
     assert_eq!(gone.published.len(), 1, "{gone:?}");
-    let got = w.received().await;
-    assert_eq!(got.len(), 1);
+    let got = w.one().await;
     assert_eq!(
-        got[0].body["changes"]["resolved"].as_array().unwrap().len(),
+        got.body["changes"]["resolved"].as_array().unwrap().len(),
         open
     );
-    assert_eq!(got[0].body["findings"], json!([]));
+    assert_eq!(got.body["findings"], json!([]));
     let shown = eks_warden::state::show(
         &Store::new(aws_sdk_dynamodb::Client::new(&w.conf), &w.table),
         "123456789012",
@@ -538,15 +536,14 @@ async fn the_sweep_reminds_of_violations_that_stay_open() {
     let reminded = run(&ctx, &sweep(region)).await;
     assert_eq!(reminded.published.len(), 1);
     assert_eq!(reminded.published[0].notification, "reminder");
-    let got = w.received().await;
-    assert_eq!(got.len(), 1);
+    let got = w.one().await;
     assert!(
-        got[0].subject.contains("eks-warden: reminder, "),
+        got.subject.contains("eks-warden: reminder, "),
         "{}",
-        got[0].subject
+        got.subject
     );
-    assert_eq!(got[0].attributes["notification"]["Value"], "reminder");
-    assert_eq!(got[0].body["changes"]["new"], json!([]));
+    assert_eq!(got.attributes["notification"]["Value"], "reminder");
+    assert_eq!(got.body["changes"]["new"], json!([]));
     // Reminded now: the next sweep is quiet again; with reminders off, so is an old one.
     assert!(run(&ctx, &sweep(region)).await.published.is_empty());
     backdate().await;

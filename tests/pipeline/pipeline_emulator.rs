@@ -13,12 +13,11 @@ mod storm;
 
 use common::context::{context, context_over, member_clients};
 use common::proxy::{Fault, FaultProxy, Plan};
+use common::report::reached;
 use common::sns::Queue;
 use common::{seed, via_proxy};
 use eks_warden::collect::Clients;
-use eks_warden::handler::{
-    handle, handle_until, lambda_response_until, Context, MemberAccounts, RecheckQueue,
-};
+use eks_warden::handler::{handle, handle_until, lambda_response_until, Context, MemberAccounts};
 use eks_warden::settings::Settings;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -60,23 +59,7 @@ async fn plain_cluster(clients: &Clients, net: &seed::Network, name: &str, group
 async fn storm_of_1000_records_costs_at_most_64_calls() {
     let region = "af-south-1";
     let (clients, _) = common::clients(region).await;
-    let mut clusters = Vec::new();
-    for name in ["storm-a", "storm-b", "storm-c"] {
-        let s = fleet::three_nodegroups(&clients, region, name)
-            .await
-            .unwrap();
-        let template = fleet::tagged_template(&clients, &format!("{name}-lt"), name)
-            .await
-            .unwrap();
-        clusters.push(storm::StormCluster {
-            name: name.into(),
-            node_sg: s.node_sg.clone(),
-            instance: s.instances[0].clone(),
-            subnet: s.network.private[0].clone(),
-            route_table: s.network.private_table.clone(),
-            template,
-        });
-    }
+    let clusters = fleet::storm_clusters(&clients, region).await.unwrap();
     let conf = common::sdk_config(region).await;
     let topic = fleet::topic(&conf, "storm-findings").await.unwrap();
     let (counted, counter) = common::clients(region).await;
@@ -314,11 +297,7 @@ async fn a_throttled_cluster_is_queued_again_and_the_sweep_succeeds() {
     let (proxied, pconf) = via_proxy(&proxy, &conf);
     let mut ctx = context_over(&pconf, proxied);
     let _ = ctx.home_account.set(ACCOUNT.into());
-    ctx.recheck = Some(RecheckQueue {
-        url: queue.url.clone(),
-        delay_seconds: 60,
-        max_attempts: 5,
-    });
+    ctx.recheck = Some(queue.as_recheck());
     let sweep = json!({"Records": [{"messageId": "sweep-1", "eventSource": "aws:sqs",
         "body": json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
             "account": ACCOUNT, "region": region, "detail": {}}).to_string()}]});
@@ -377,22 +356,12 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
         run.failures.is_empty() && run.unreachable.is_empty(),
         "{run:?}"
     );
-    let mut got: Vec<(String, String, String)> = run
-        .targets
-        .iter()
-        .map(|t| (t.account.clone(), t.region.clone(), t.cluster.clone()))
-        .collect();
-    got.sort();
     expected.sort();
-    assert_eq!(got, expected);
+    assert_eq!(reached(&run), expected);
 
     // Fanned out, as the Lambda runs it: 6 scope messages, then one message per cluster.
     let queue = Queue::create(&conf, "org-sweep").await;
-    ctx.recheck = Some(RecheckQueue {
-        url: queue.url.clone(),
-        delay_seconds: 60,
-        max_attempts: 5,
-    });
+    ctx.recheck = Some(queue.as_recheck());
     let run = handle(&ctx, &schedule).await.unwrap();
     assert_eq!(run.fanned_out.len(), 6, "{run:?}");
     let scopes = queue.records().await;
@@ -403,13 +372,7 @@ async fn organization_sweep_of_3_accounts_and_2_regions_reaches_every_cluster() 
     let run = handle(&ctx, &json!({"Records": per_cluster}))
         .await
         .unwrap();
-    let mut got: Vec<(String, String, String)> = run
-        .targets
-        .iter()
-        .map(|t| (t.account.clone(), t.region.clone(), t.cluster.clone()))
-        .collect();
-    got.sort();
-    assert_eq!(got, expected);
+    assert_eq!(reached(&run), expected);
 }
 
 /// Guards shared reads: clusters of one run that share a VPC read its route tables once, not once per

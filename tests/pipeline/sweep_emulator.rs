@@ -8,9 +8,10 @@
 
 use crate::common;
 
+use common::report::reached;
 use common::seed;
 use eks_warden::collect::Clients;
-use eks_warden::handler::{handle, Context, MemberAccounts, RecheckQueue};
+use eks_warden::handler::{handle, Context, MemberAccounts};
 use eks_warden::settings::Settings;
 use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -104,16 +105,6 @@ async fn serve(
     conn.write_all(&resp).await
 }
 
-fn reached(run: &eks_warden::handler::RunSummary) -> Vec<(String, String, String)> {
-    let mut got: Vec<_> = run
-        .targets
-        .iter()
-        .map(|t| (t.account.clone(), t.region.clone(), t.cluster.clone()))
-        .collect();
-    got.sort();
-    got
-}
-
 /// The denied account's scopes, one per region, each naming the account, the region and AccessDenied.
 fn assert_denied_reported(run: &eks_warden::handler::RunSummary) {
     let mut what: Vec<&str> = run.unreachable.iter().map(|u| u.what.as_str()).collect();
@@ -191,11 +182,7 @@ async fn a_member_account_that_denies_assume_role_is_reported_and_the_rest_swept
 
     // Fanned out, as the Lambda runs it: the scope messages, then one message per reachable cluster.
     let queue = common::sns::Queue::create(&common::sdk_config(home).await, "sweep-denied").await;
-    ctx.recheck = Some(RecheckQueue {
-        url: queue.url.clone(),
-        delay_seconds: 60,
-        max_attempts: 5,
-    });
+    ctx.recheck = Some(queue.as_recheck());
     let run = handle(&ctx, &schedule).await.unwrap();
     assert_eq!(run.fanned_out.len(), 6, "{run:?}");
     let scopes = queue.records().await;

@@ -119,33 +119,13 @@ async fn access_entries_and_the_authentication_mode() {
     let region = "ap-northeast-2";
     let (c, counter) = common::clients(region).await;
     cluster(&c, region, "entries", hardened()).await;
-    seed::access_entry(
-        &c.eks,
-        "entries",
-        CREATOR,
-        "AmazonEKSClusterAdminPolicy",
-        &[],
-    )
-    .await
-    .unwrap();
-    seed::access_entry(
-        &c.eks,
-        "entries",
-        BREAK_GLASS,
-        "AmazonEKSClusterAdminPolicy",
-        &[],
-    )
-    .await
-    .unwrap();
-    seed::access_entry(
-        &c.eks,
-        "entries",
-        TEAM,
-        "AmazonEKSClusterAdminPolicy",
-        &["team-a"],
-    )
-    .await
-    .unwrap();
+    let admins: [(&str, &[&str]); 3] = [(CREATOR, &[]), (BREAK_GLASS, &[]), (TEAM, &["team-a"])];
+    for (principal, namespaces) in admins {
+        let policy = "AmazonEKSClusterAdminPolicy";
+        seed::access_entry(&c.eks, "entries", principal, policy, namespaces)
+            .await
+            .unwrap();
+    }
     // A viewer holds no admin policy: the API's filter leaves it out, no call is spent on it.
     seed::access_entry(
         &c.eks,
